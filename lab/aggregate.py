@@ -1,0 +1,33 @@
+"""From window scores to one video score: mean, majority vote, or "confident" (trust the strongest windows)."""
+from __future__ import annotations
+
+import numpy as np
+
+STRATEGIES = ("mean", "vote", "confident")
+
+
+def video_score(window_probs, strategy: str, threshold: float, confident_fraction: float = 0.25) -> float:
+    """P(fake)-like score of one video from its windows' P(fake).
+
+    mean:      the average window probability.
+    vote:      the fraction of windows at or above `threshold` (a video is fake when most windows say so).
+    confident: the average of the `confident_fraction` windows furthest from the threshold, so a few
+               clearly manipulated windows are not drowned by many uncertain ones.
+    """
+    p = np.asarray(window_probs, dtype=float)
+    if p.size == 0:
+        raise ValueError("a video needs at least one scored window")
+    if strategy == "mean":
+        return float(p.mean())
+    if strategy == "vote":
+        return float((p >= threshold).mean())
+    if strategy == "confident":
+        k = max(1, int(round(confident_fraction * p.size)))
+        strongest = np.argsort(-np.abs(p - threshold), kind="stable")[:k]
+        return float(p[strongest].mean())
+    raise ValueError(f"unknown aggregation {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def decision_threshold(strategy: str, threshold: float) -> float:
+    """The cut applied to `video_score`: a vote is won by a majority, the others use the clip threshold."""
+    return 0.5 if strategy == "vote" else threshold

@@ -1,0 +1,285 @@
+"""The numbers behind the notebooks: dataset statistics, frame-difference energy, class balance, worst errors,
+threshold sweeps, per-group breakdowns and the temporal ablation (the same clips with their frames shuffled).
+
+Everything here returns plain pandas / numpy objects; the matching figures are in `lab.analysis_plots`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from lab.config import Config
+from lab.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, read_manifest
+from lab.evaluate import score_clips
+from lab.metrics import binary_metrics, both_classes
+from lab.video import is_video
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "eer", "ece")
+
+# --------------------------------------------------------------------------------------------- datasets
+
+
+def load_splits(data_dir: str | Path, cfg: Config, splits: Sequence[str] = SPLITS) -> dict[str, FrameSequenceDataset]:
+    """One evaluation-mode dataset (no augmentation) per split folder `data_dir/<split>`, windowed by `cfg.sequence`."""
+    root = Path(data_dir)
+    return {s: build_dataset(root / s, cfg.sequence, cfg.image, cfg.augmentation, train=False) for s in splits}
+
+
+def _storage(name: str) -> str:
+    return Path(name).suffix.lstrip(".").lower() if is_video(name) else "frames"
+
+
+def item_table(datasets: Mapping[str, FrameSequenceDataset]) -> pd.DataFrame:
+    """One row per item: split, item, label, class, family, frames, fps, height, width, storage (mp4 / frames ...).
+    Height and width come from decoding each item's first frame."""
+    rows = []
+    for split, ds in datasets.items():
+        windows = pd.Series([w.item for w in ds.windows]).value_counts()
+        for item in ds.items:
+            height, width = ds.source(item.name).read(0, 1).shape[1:3]
+            rows.append({"split": split, "item": item.name, "label": item.label, "class": CLASSES[item.label],
+                         "family": item.family, "frames": item.num_frames, "windows": int(windows.get(item.name, 0)),
+                         "fps": item.fps, "height": height, "width": width, "storage": _storage(item.name)})
+    table = pd.DataFrame(rows)
+    table["split"] = pd.Categorical(table["split"], categories=list(datasets), ordered=True)  # keep split order
+    table["class"] = pd.Categorical(table["class"], categories=list(CLASSES), ordered=True)
+    return table
+
+
+def split_summary(items: pd.DataFrame) -> pd.DataFrame:
+    """Per split and class: videos, windows, frame counts (min / median / max) and the resolutions seen."""
+    def resolutions(group: pd.DataFrame) -> str:
+        sizes = (group["width"].astype(str) + "x" + group["height"].astype(str)).value_counts()
+        return ", ".join(f"{size} ({n})" for size, n in sizes.items())
+
+    grouped = items.groupby(["split", "class"], sort=True, observed=True)
+    table = grouped.agg(videos=("item", "size"), windows=("windows", "sum"), frames_min=("frames", "min"),
+                        frames_median=("frames", "median"), frames_max=("frames", "max"))
+    table["resolutions"] = grouped[["width", "height"]].apply(resolutions)
+    return table
+
+
+def spread(n_total: int, k: int) -> list[int]:
+    """`k` indices spread evenly over range(n_total) (all of them when k >= n_total)."""
+    if k >= n_total:
+        return list(range(n_total))
+    return [int((j + 0.5) * n_total / k) for j in range(k)]
+
+
+def sample_items(ds: FrameSequenceDataset, per_class: int) -> list:
+    """Up to `per_class` items of each class, spread evenly over the class (so several families show up)."""
+    chosen = []
+    for label in range(len(CLASSES)):
+        items = [i for i in ds.items if i.label == label]
+        chosen += [items[j] for j in spread(len(items), per_class)]
+    return chosen
+
+
+def family_examples(ds: FrameSequenceDataset) -> list:
+    """The first item of each family (real families first), e.g. one real video and one fake per manipulation."""
+    first: dict[str, object] = {}
+    for item in sorted(ds.items, key=lambda i: i.label):
+        first.setdefault(item.family, item)
+    return list(first.values())
+
+
+def read_item(ds: FrameSequenceDataset, name: str, max_frames: int | None = None) -> np.ndarray:
+    """Frames of one item as uint8 `(T, H, W, 3)` at its native size (the first `max_frames` when given)."""
+    source = ds.source(name)
+    count = source.num_frames if max_frames is None else min(max_frames, source.num_frames)
+    return source.read(0, count)
+
+
+# -------------------------------------------------------------------------------- where time carries signal
+
+
+def frame_difference_energy(frames: np.ndarray) -> np.ndarray:
+    """`(T, H, W, C)` frames -> `(T-1,)` mean squared change between consecutive frames, in grey levels^2."""
+    x = np.asarray(frames, dtype=np.float32)
+    if x.ndim != 4 or len(x) < 2:
+        raise ValueError(f"need (T, H, W, C) frames with T >= 2, got shape {x.shape}")
+    return np.square(np.diff(x, axis=0)).mean(axis=(1, 2, 3))
+
+
+def difference_map(frames: np.ndarray) -> np.ndarray:
+    """`(T, H, W, C)` frames -> `(H, W)` mean absolute change between consecutive frames: where things move."""
+    x = np.asarray(frames, dtype=np.float32)
+    if x.ndim != 4 or len(x) < 2:
+        raise ValueError(f"need (T, H, W, C) frames with T >= 2, got shape {x.shape}")
+    return np.abs(np.diff(x, axis=0)).mean(axis=(0, 3))
+
+
+def difference_energy_table(ds: FrameSequenceDataset, per_class: int = 8,
+                            max_frames: int | None = None) -> pd.DataFrame:
+    """Long table (item, label, class, family, t, energy) of `frame_difference_energy` for up to `per_class`
+    items of each class; `t` is the index of the later frame of each consecutive pair."""
+    rows = []
+    for item in sample_items(ds, per_class):
+        energy = frame_difference_energy(read_item(ds, item.name, max_frames))
+        rows += [{"item": item.name, "label": item.label, "class": CLASSES[item.label], "family": item.family,
+                  "t": t, "energy": float(e)} for t, e in enumerate(energy, start=1)]
+    return pd.DataFrame(rows)
+
+
+def class_balance(labels: Sequence[int], draws: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Windows per class in the data next to what `make_weighted_sampler` draws from it (`draws` samples,
+    default one epoch). Index: class; columns: windows, share, sampled, sampled_share."""
+    labels = np.asarray(labels, dtype=np.int64)
+    sampler = make_weighted_sampler(labels, num_samples=draws, generator=torch.Generator().manual_seed(seed))
+    drawn = labels[np.fromiter(iter(sampler), dtype=np.int64)]
+    have, got = np.bincount(labels, minlength=len(CLASSES)), np.bincount(drawn, minlength=len(CLASSES))
+    return pd.DataFrame({"windows": have, "share": have / have.sum(), "sampled": got, "sampled_share": got / got.sum()},
+                        index=pd.Index(CLASSES, name="class"))
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+def metrics_table(metrics: Mapping) -> pd.DataFrame:
+    """`Evaluation.metrics` as one row per level: clips, then videos under each aggregation strategy."""
+    rows = {"clips": metrics["clip"], **{f"videos ({k})": m for k, m in metrics["video"].items()}}
+    return pd.DataFrame({name: {k: m.get(k, np.nan) for k in ("n", *METRIC_KEYS)} for name, m in rows.items()}).T
+
+
+def frame_timeline(windows: pd.DataFrame, item: str) -> pd.Series:
+    """Per-frame P(fake) of one item from its windows' per-timestep timelines (mean over covering windows),
+    indexed by frame number. `windows` is `Evaluation.windows` (timeline: space-separated probabilities)."""
+    rows = windows[windows["item"] == item]
+    if rows.empty:
+        raise KeyError(f"no windows of item {item!r}")
+    sums: dict[int, list[float]] = {}
+    for start, timeline in zip(rows["start"], rows["timeline"]):
+        for offset, p in enumerate(map(float, str(timeline).split())):
+            sums.setdefault(int(start) + offset, []).append(p)
+    frames = sorted(sums)
+    return pd.Series([float(np.mean(sums[f])) for f in frames], index=pd.Index(frames, name="frame"), name=item)
+
+
+def worst_errors(videos: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """The `k` real videos scored most fake and the `k` fake videos scored most real, worst first.
+
+    `kind` says which ("false positive" / "false negative"); `error` says whether the video actually crossed
+    the decision (`pred` differs from `label`), so a well-trained model shows its closest calls instead."""
+    reals = videos[videos["label"] == 0].sort_values("score", ascending=False).head(k)
+    fakes = videos[videos["label"] == 1].sort_values("score", ascending=True).head(k)
+    out = pd.concat([reals.assign(kind="false positive"), fakes.assign(kind="false negative")], ignore_index=True)
+    out["error"] = out["pred"] != out["label"]
+    return out
+
+
+def threshold_sweep(labels: Sequence[int], scores: Sequence[float],
+                    thresholds: Sequence[float] | None = None) -> pd.DataFrame:
+    """Precision, recall, F1, accuracy and false-positive rate of `scores >= t` for each threshold t."""
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    grid = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, dtype=float)
+    rows = []
+    for t in grid:
+        pred = s >= t
+        tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+        fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+        precision = tp / (tp + fp) if tp + fp else np.nan  # undefined when nothing is called fake
+        recall = tp / (tp + fn) if tp + fn else np.nan
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else np.nan
+        rows.append({"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
+                     "accuracy": (tp + tn) / len(y), "fpr": fp / (fp + tn) if fp + tn else np.nan})
+    return pd.DataFrame(rows)
+
+
+def attach_manifest(videos: pd.DataFrame, data_dir: str | Path) -> pd.DataFrame:
+    """`videos` plus the columns of `data_dir/manifest.csv` it lacks (e.g. source, format), matched by item;
+    unchanged when there is no manifest. Items missing from the manifest get NaN there."""
+    manifest = read_manifest(Path(data_dir))
+    if manifest is None:
+        return videos.copy()
+    out = videos.copy()
+    extra = sorted({key for row in manifest.values() for key in row} - set(out.columns) - {"item"})
+    for key in extra:
+        values = []
+        for item in out["item"]:
+            row = manifest.get(item) or (manifest.get(str(Path(item).with_suffix(""))) if is_video(item) else None)
+            values.append(row.get(key) if row else np.nan)
+        out[key] = values
+    return out
+
+
+def breakdown(videos: pd.DataFrame, by: str = "family", threshold: float = 0.5) -> pd.DataFrame:
+    """Per value of column `by`: counts, accuracy, mean score per class, and a ROC-AUC.
+
+    AUC: within the group when it holds both classes; otherwise the group's videos against every video of
+    the class it lacks (a fake family against all reals), which is how per-family results are usually read."""
+    rows = []
+    for group, part in videos.groupby(by, sort=True):
+        if both_classes(part["label"]):
+            scored = part
+        else:
+            other = videos[videos["label"] != part["label"].iloc[0]]
+            scored = pd.concat([part, other])
+        auc = binary_metrics(scored["label"], scored["score"], threshold)["roc_auc"] if both_classes(scored["label"]) \
+            else np.nan
+        pred = part["score"] >= threshold
+        rows.append({by: group, "n_real": int((part["label"] == 0).sum()), "n_fake": int((part["label"] == 1).sum()),
+                     "accuracy": float((pred == part["label"].astype(bool)).mean()),
+                     "mean_score_real": part.loc[part["label"] == 0, "score"].mean(),
+                     "mean_score_fake": part.loc[part["label"] == 1, "score"].mean(), "roc_auc": auc})
+    return pd.DataFrame(rows).set_index(by)
+
+
+# -------------------------------------------------------------------------------------- temporal ablation
+
+
+def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """`(B, T, C, H, W)` -> the same clips with each clip's frames in its own random order (never the original
+    order when T > 1). Every frame is kept, so a model that only looks at frames one by one cannot tell."""
+    out = torch.empty_like(clips)
+    steps = clips.shape[1]
+    for b in range(clips.shape[0]):
+        order = torch.randperm(steps, generator=generator)
+        while steps > 1 and torch.equal(order, torch.arange(steps)):
+            order = torch.randperm(steps, generator=generator)
+        out[b] = clips[b, order]
+    return out
+
+
+@torch.no_grad()
+def temporal_ablation(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device | str = "cpu",
+                      seed: int = 0) -> pd.DataFrame:
+    """Score every window of `data_dir` as it is and with its frames shuffled in time.
+
+    One row per window: item, label, family, start, prob_fake, prob_fake_shuffled. A model that uses temporal
+    order moves when the order is destroyed; the frame-only baseline must not move at all."""
+    device = torch.device(device)
+    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False, num_workers=cfg.data.num_workers)
+    generator = torch.Generator().manual_seed(seed)
+    model.eval()
+    original, shuffled = [], []
+    for clips, _ in loader:
+        clips = clips.to(device)
+        original.append(score_clips(model, clips)[0].softmax(-1)[:, 1].cpu())
+        shuffled.append(score_clips(model, shuffle_time(clips.cpu(), generator).to(device))[0].softmax(-1)[:, 1].cpu())
+    table = ds.metadata()[["item", "label", "family", "start"]].copy()
+    table["prob_fake"] = torch.cat(original).numpy()
+    table["prob_fake_shuffled"] = torch.cat(shuffled).numpy()
+    return table
+
+
+def ablation_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per model (key of `tables`, each a `temporal_ablation` result) and input order: clip ROC-AUC, mean
+    P(fake) of real and of fake clips, and how far scores sit from chance (mean |P(fake) - 0.5|)."""
+    rows = []
+    for model, table in tables.items():
+        for order, column in (("original", "prob_fake"), ("shuffled", "prob_fake_shuffled")):
+            y, p = table["label"].to_numpy(), table[column].to_numpy()
+            rows.append({"model": model, "frame order": order,
+                         "clip ROC-AUC": binary_metrics(y, p)["roc_auc"] if both_classes(y) else np.nan,
+                         "mean P(fake) real": p[y == 0].mean(), "mean P(fake) fake": p[y == 1].mean(),
+                         "mean |P(fake) - 0.5|": np.abs(p - 0.5).mean(),
+                         "mean |change| vs original": np.abs(p - table["prob_fake"].to_numpy()).mean()})
+    return pd.DataFrame(rows).set_index(["model", "frame order"])

@@ -1,0 +1,174 @@
+"""Figures for the analysis notebooks, drawn from the tables `lab.analysis` computes.
+
+Like `lab.viz`, every function returns a matplotlib Figure (saved when given `save_path`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
+
+from lab.analysis import difference_map, frame_timeline
+from lab.viz import frame_strip  # also selects a headless backend outside notebooks
+
+CLASS_COLOURS = {"real": "tab:blue", "fake": "tab:red", 0: "tab:blue", 1: "tab:red"}
+
+
+def _save(fig, save_path: str | Path | None, tight: bool = True):
+    if tight:
+        fig.tight_layout()
+    if save_path is not None:
+        Path(save_path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(save_path, dpi=110)
+    return fig
+
+
+def plot_frame_grid(samples: Sequence[tuple[str, np.ndarray]], frames_per_row: int = 6, save_path=None):
+    """One row per `(title, frames (T, H, W, 3) uint8)`: `frames_per_row` frames spread over the clip."""
+    rows = len(samples)
+    fig, axes = plt.subplots(rows, 1, figsize=(1.6 * frames_per_row, 1.7 * rows), squeeze=False)
+    for ax, (title, frames) in zip(axes[:, 0], samples):
+        ax.imshow(frame_strip(frames, frames_per_row))
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.axis("off")
+    return _save(fig, save_path)
+
+
+def plot_difference_energy(table: pd.DataFrame, save_path=None):
+    """Left: consecutive-frame difference energy over time, one thin line per item and the class mean in bold.
+    Right: each item's mean energy by class (the separation a single number already achieves)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    for (cls, item), part in table.groupby(["class", "item"], sort=False):
+        left.plot(part["t"], part["energy"], c=CLASS_COLOURS[cls], alpha=0.25, lw=1)
+    for cls, part in table.groupby("class", sort=False):
+        mean = part.groupby("t")["energy"].mean()
+        left.plot(mean.index, mean.values, c=CLASS_COLOURS[cls], lw=2.5, label=f"{cls} (mean)")
+    left.set(xlabel="frame t", ylabel="mean (x_t - x_(t-1))^2", title="Frame-difference energy over time")
+    left.legend()
+    per_item = table.groupby(["item", "class", "family"], as_index=False)["energy"].mean()
+    sns.stripplot(data=per_item, x="family", y="energy", hue="class", palette=CLASS_COLOURS, ax=right, size=6)
+    right.set(xlabel="", ylabel="mean energy per item", title="Per item, by family")
+    right.tick_params(axis="x", rotation=30)
+    return _save(fig, save_path)
+
+
+def plot_difference_maps(samples: Sequence[tuple[str, np.ndarray]], save_path=None):
+    """For each `(title, frames)`: its first frame and the mean |x_t - x_(t-1)| map (where the change lives)."""
+    fig, axes = plt.subplots(2, len(samples), figsize=(2.4 * len(samples), 5), squeeze=False)
+    maps = [difference_map(frames) for _, frames in samples]
+    vmax = max(float(m.max()) for m in maps) or 1.0  # one colour scale so maps compare across items
+    for col, ((title, frames), dmap) in enumerate(zip(samples, maps)):
+        axes[0, col].imshow(frames[0])
+        axes[0, col].set_title(title, fontsize=8)
+        image = axes[1, col].imshow(dmap, cmap="magma", vmin=0, vmax=vmax)
+        for row in (0, 1):
+            axes[row, col].axis("off")
+    fig.colorbar(image, ax=axes[1, :].tolist(), shrink=0.8, label="mean |change| (grey levels)")
+    return _save(fig, save_path, tight=False)  # tight_layout cannot place a colorbar spanning axes
+
+
+def plot_class_balance(tables: Mapping[str, pd.DataFrame], save_path=None):
+    """One panel per `class_balance` table: the class shares in the data and in the weighted sampler's draws."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.4), squeeze=False)
+    for ax, (title, table) in zip(axes[0], tables.items()):
+        shares = table[["share", "sampled_share"]].rename(columns={"share": "in the data",
+                                                                   "sampled_share": "weighted sampler draws"})
+        shares.T.plot.bar(ax=ax, color=[CLASS_COLOURS[c] for c in table.index], rot=0)
+        ax.axhline(0.5, ls="--", c="grey", lw=1)
+        ax.set(ylim=(0, 1), ylabel="share of windows", title=title)
+    return _save(fig, save_path)
+
+
+def plot_history(history: pd.DataFrame, save_path=None):
+    """Loss, accuracy, validation ROC-AUC and learning rate per epoch from `TrainResult.history`."""
+    panels = [("loss", ["train_loss", "val_loss"]), ("accuracy", ["train_acc", "val_acc"]),
+              ("validation ROC-AUC", ["val_auc"]), ("learning rate", ["lr"])]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+    for ax, (name, columns) in zip(axes, panels):
+        for column in columns:
+            ax.plot(history["epoch"], history[column], marker="o", ms=4, label=column)
+        ax.set(title=name, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    return _save(fig, save_path)
+
+
+def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, threshold: float, save_path=None):
+    """P(fake) histograms by true class for clips and videos, with the decision threshold."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    for ax, (name, table, column) in zip(axes, (("clips", windows, "prob_fake"), ("videos", videos, "score"))):
+        for label, cls in enumerate(("real", "fake")):
+            values = table.loc[table["label"] == label, column]
+            ax.hist(values, bins=np.linspace(0, 1, 21), alpha=0.6, color=CLASS_COLOURS[cls],
+                    label=f"{cls} ({len(values)})")
+        ax.axvline(threshold, ls="--", c="k", lw=1, label=f"threshold {threshold:.2f}")
+        ax.set(xlabel="P(fake)" if name == "clips" else "video score", ylabel="count", title=f"Scores of {name}")
+        ax.legend(fontsize=8)
+    return _save(fig, save_path)
+
+
+def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: str | Path, threshold: float,
+                       max_frames: int = 8, save_path=None):
+    """For each row of `worst_errors`: a frame strip of the video and its per-frame P(fake) timeline."""
+    from lab.video import open_item
+
+    n = max(len(errors), 1)
+    fig, axes = plt.subplots(n, 2, figsize=(14, 1.9 * n), squeeze=False, gridspec_kw={"width_ratios": [3, 2]})
+    for (strip_ax, line_ax), (_, row) in zip(axes, errors.iterrows()):
+        source = open_item(Path(data_dir) / row["item"])
+        strip_ax.imshow(frame_strip(source.read(0, source.num_frames), max_frames))
+        strip_ax.axis("off")
+        verdict = "ERROR" if row["error"] else "correct"
+        strip_ax.set_title(f"{row['kind']} candidate ({verdict}): {row['item']}  score {row['score']:.3f}",
+                           fontsize=9, loc="left")
+        timeline = frame_timeline(windows, row["item"])
+        line_ax.plot(timeline.index + 1, timeline.values, c=CLASS_COLOURS[int(row["label"])], lw=2)
+        line_ax.axhline(threshold, ls="--", c="grey", lw=1)
+        line_ax.set(ylim=(0, 1), ylabel="P(fake)", xlabel="frame")
+    if errors.empty:
+        axes[0, 0].text(0.5, 0.5, "no videos", ha="center")
+    return _save(fig, save_path)
+
+
+def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float, title: str = "Threshold sweep", save_path=None):
+    """Precision, recall, F1 and accuracy against the threshold, with the validation-chosen threshold marked."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for column in ("precision", "recall", "f1", "accuracy"):
+        ax.plot(sweep["threshold"], sweep[column], lw=2, label=column)
+    ax.axvline(chosen, ls="--", c="k", lw=1, label=f"chosen on validation ({chosen:.2f})")
+    ax.set(xlabel="threshold on P(fake)", ylim=(0, 1.02), xlim=(0, 1), title=title)
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, save_path)
+
+
+def plot_temporal_ablation(tables: Mapping[str, pd.DataFrame], save_path=None):
+    """One panel per model: each clip's P(fake) in its original frame order (x) and shuffled (y)."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.4 * len(tables), 4.2), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items()):
+        for label, cls in enumerate(("real", "fake")):
+            part = table[table["label"] == label]
+            ax.scatter(part["prob_fake"], part["prob_fake_shuffled"], s=18, alpha=0.7, c=CLASS_COLOURS[cls], label=cls)
+        ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="P(fake), original order", ylabel="P(fake), frames shuffled",
+               title=name)
+        ax.legend(fontsize=8)
+    return _save(fig, save_path)
+
+
+def plot_breakdown(table: pd.DataFrame, title: str = "", save_path=None):
+    """Accuracy and ROC-AUC per group of a `breakdown` table, with each group's counts under its name."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(table)), 3.6))
+    names = [f"{g}\n({int(r)} real / {int(f)} fake)" for g, r, f in zip(table.index, table["n_real"], table["n_fake"])]
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["accuracy"], width=0.4, label="accuracy")
+    ax.bar(x + 0.2, table["roc_auc"].fillna(0), width=0.4, label="ROC-AUC")
+    ax.axhline(0.5, ls="--", c="grey", lw=1)
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set(ylim=(0, 1.05), title=title or f"By {table.index.name}")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, save_path)

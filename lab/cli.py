@@ -1,0 +1,291 @@
+"""Command line: `lab <command>` and the seed's `python train.py` / `python test.py` entry points.
+
+A mistake in the user's input (a file, a key, a value) prints one line and exits 2; `--debug` shows
+the traceback instead. Anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from lab.errors import LabError
+
+DEFAULT_DATA_CONFIG = "config/data_config.yaml"
+DEFAULT_MODEL_CONFIG = "config/model_config.yaml"
+
+
+def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return fn(args) or 0
+    except LabError as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set training.batch_size=4 (repeatable)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the config's device)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", action="append", metavar="YAML",
+                   help=f"model config or overlay, repeatable, later wins (default {DEFAULT_MODEL_CONFIG})")
+    p.add_argument("--data-config", default=DEFAULT_DATA_CONFIG, metavar="YAML",
+                   help=f"data config loaded first (default {DEFAULT_DATA_CONFIG})")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    extra = [f"device={args.device}"] if getattr(args, "device", None) else []
+    return list(args.overrides) + extra
+
+
+def load_cli_config(args: argparse.Namespace):
+    from lab.config import load_config
+
+    paths = [args.data_config] + (args.config or [DEFAULT_MODEL_CONFIG])
+    overrides = _overrides(args)
+    if getattr(args, "epochs", None) is not None:
+        overrides.append(f"training.epochs={args.epochs}")
+    return load_config(*paths, overrides=overrides)
+
+
+# ------------------------------------------------------------------------------------------------ train
+
+
+def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Train a ConvLSTM deepfake detector.")
+    _config_args(p)
+    p.add_argument("--epochs", type=int, help="override training.epochs")
+    p.add_argument("--run-name", default=None, help="name under checkpoints/ and logs/ (default: config stem)")
+    p.add_argument("--resume", metavar="PATH", help="continue from a last.pth/best.pth checkpoint")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--log-dir", default="logs")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    _common(p)
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from lab.checkpoint import checkpoint_config, read_checkpoint
+    from lab.train import fit
+
+    if args.resume:
+        ckpt = read_checkpoint(args.resume)
+        overrides = _overrides(args) + ([f"training.epochs={args.epochs}"] if args.epochs else [])
+        cfg = checkpoint_config(ckpt, args.resume).replace(*overrides)
+        run_name = args.run_name or ckpt.get("run_name") or Path(args.resume).parent.name
+    else:
+        cfg = load_cli_config(args)
+        run_name = args.run_name or Path((args.config or [DEFAULT_MODEL_CONFIG])[-1]).stem
+    result = fit(cfg, run_name=run_name, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
+                 resume=args.resume, publish_best=Path(args.checkpoint_dir) / "best.pth",
+                 progress=not args.no_progress)
+    print(f"best epoch {result.best_epoch}: val AUC {result.best_metrics.get('val_roc_auc', float('nan')):.4f}, "
+          f"threshold {result.threshold:.3f}")
+    print(f"checkpoints: {result.best_path} (also {Path(args.checkpoint_dir) / 'best.pth'}), {result.last_path}")
+    print(f"TensorBoard: tensorboard --logdir {result.log_dir}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- evaluate / predict
+
+
+def _eval_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default="checkpoints/best.pth", help="a checkpoint written by training")
+    p.add_argument("--data_dir", "--data-dir", dest="data_dir", help="split folder with real/ and fake/ "
+                   "(default: the checkpoint's data.test_dir)")
+    p.add_argument("--out", help="report folder (default reports/<checkpoint's run>)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from lab.checkpoint import load_model
+    from lab.device import Precision, resolve_device
+    from lab.evaluate import evaluate_split
+    from lab.report import write_report
+
+    model, cfg, ckpt = load_model(args.checkpoint, "cpu", _overrides(args))
+    device = resolve_device(cfg.device)
+    model = model.to(device)
+    data_dir = args.data_dir or cfg.data.test_dir
+    ev = evaluate_split(model, cfg, data_dir, device, threshold=ckpt["threshold"],
+                        precision=Precision.choose(device, cfg.training.amp), progress=not args.no_progress)
+    out = Path(args.out or Path("reports") / (ckpt.get("run_name") or Path(args.checkpoint).stem))
+    report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint)
+    clip, video = ev.metrics["clip"], ev.metrics["video"][ev.aggregation]
+    if args.json:
+        print(json.dumps({"report": str(report), "clip": clip, "video": video}, indent=2))
+    else:
+        print(f"clips  ({ev.metrics['n_windows']}): ROC-AUC {clip['roc_auc']:.4f}  acc {clip['accuracy']:.4f}  "
+              f"F1 {clip['f1']:.4f}  EER {clip['eer']:.4f}")
+        print(f"videos ({ev.metrics['n_videos']}, {ev.aggregation}): ROC-AUC {video['roc_auc']:.4f}  "
+              f"acc {video['accuracy']:.4f}  F1 {video['f1']:.4f}  EER {video['eer']:.4f}")
+        print(f"report: {report}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from lab.checkpoint import load_model
+    from lab.device import Precision, resolve_device
+    from lab.infer import inference_frames, inference_video, predict
+
+    model, cfg, ckpt = load_model(args.checkpoint, "cpu", _overrides(args))
+    device = resolve_device(cfg.device)
+    model = model.to(device)
+    fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
+    pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device,
+              precision=Precision.choose(device, cfg.training.amp))
+    for note in pred.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(pred.to_json() if args.json else pred.verdict())
+    return 0
+
+
+def test_parser(prog: str = "test.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Score a video, a frame folder, or evaluate a test split.")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--video", help="a video file to score")
+    mode.add_argument("--frames", help="a folder of extracted frames to score")
+    mode.add_argument("--eval", action="store_true", help="evaluate a whole split (see --data_dir)")
+    _eval_flags(p)
+    _common(p)
+    return p
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    if args.eval:
+        return cmd_eval(args)
+    args.kind, args.path = ("video", args.video) if args.video else ("frames", args.frames)
+    return cmd_predict(args)
+
+
+# ------------------------------------------------------------------------------------------ data tools
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from lab.synth import SynthSpec, generate
+
+    spec = SynthSpec(seed=args.seed, **({"frames": args.frames} if args.frames else {}))
+    manifest = generate(args.out, spec, overwrite=args.overwrite)
+    counts = manifest.groupby(["split", "label"]).size().unstack(fill_value=0)
+    for split, row in counts.iterrows():
+        print(f"{split:5s}: {row.get(0, 0)} real, {row.get(1, 0)} fake")
+    print(f"wrote {len(manifest)} items to {args.out}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from lab.video import extract_frames
+
+    res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin)
+    print(f"wrote {len(res.paths)} frames to {args.out}")
+    if args.face_crop:
+        print(f"frames without a detected face: {res.frames_without_face} (kept the last box for them)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lab.demo import run_demo
+
+    return run_demo(data_root=args.data_root, progress=not args.no_progress)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from lab.model import build_model, summarize
+
+    cfg = load_cli_config(args)
+    model = build_model(cfg.model)
+    print(summarize(model, (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)))
+    return 0
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from lab.notebooks import command
+
+    return command(args)
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lab", description="convlstm-lab: temporal deepfake detection.")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write the embedded synthetic dataset (seed layout)")
+    p.add_argument("--out", required=True, help="folder to create train/ val/ test/ in")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--frames", type=int, help="frames per video")
+    p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_synth)
+
+    p = sub.add_parser("extract", help="extract frames from a video with OpenCV")
+    p.add_argument("video")
+    p.add_argument("out")
+    p.add_argument("--fps", type=float, help="sample this many frames per second (default: every frame)")
+    p.add_argument("--face-crop", action="store_true", help="keep the largest face (OpenCV Haar cascade)")
+    p.add_argument("--face-margin", type=float, default=0.25, help="margin around the face box (fraction)")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_extract)
+
+    p = sub.add_parser("train", help="train (same flags as train.py)", parents=[train_parser()], add_help=False)
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a split and write reports/<run>/")
+    _eval_flags(p)
+    _common(p)
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("predict", help="score a video file or a frame folder")
+    p.add_argument("path", help="video file or frame folder")
+    _eval_flags(p)
+    _common(p)
+    p.set_defaults(fn=cmd_predict, kind="auto")
+
+    p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
+    p.add_argument("--data-root", default="data", help="where the synthetic splits go (default data/)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("summary", help="print the model's parameter and FLOP counts")
+    _config_args(p)
+    _common(p)
+    p.set_defaults(fn=cmd_summary)
+
+    from lab.notebooks import add_arguments as notebook_arguments  # light: papermill loads only when run
+
+    p = sub.add_parser("notebooks", help="execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)")
+    notebook_arguments(p)
+    p.set_defaults(fn=cmd_notebooks)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _guard(args.fn, args)
+
+
+def train_entry(argv: Sequence[str] | None = None) -> int:
+    return _guard(cmd_train, train_parser().parse_args(argv))
+
+
+def test_entry(argv: Sequence[str] | None = None) -> int:
+    return _guard(cmd_test, test_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

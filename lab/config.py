@@ -1,0 +1,359 @@
+"""Typed, frozen configuration: the seed's two YAML files, overlays and `--set key.path=value` overrides.
+
+`config/data_config.yaml` and `config/model_config.yaml` have disjoint top-level keys, so together they
+form one namespace (`sequence.length`, `model.backbone`, `training.batch_size`, ...). Every key has a
+typed default here equal to the seed's value; keys the seed does not name are documented in README.md.
+An overlay file may list `defaults: [other.yaml, ...]` (paths relative to itself) that load first.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from lab.errors import ConfigError
+
+# ---------------------------------------------------------------------------------------------- data side
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_dir: str = "data/train"
+    val_dir: str = "data/val"
+    test_dir: str = "data/test"
+    num_workers: int = 0  # DataLoader worker processes; 0 decodes in the main process
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    length: int = 16  # consecutive frames per clip (T)
+    stride: int = 8  # frames between the starts of two windows of one item
+    # An item with fewer than `length` frames: "pad" repeats its last frame (counted in a warning),
+    # "skip" leaves it out (counted in a warning), "error" stops with the item's path.
+    short_items: Literal["pad", "skip", "error"] = "pad"
+    max_windows_per_item: int = 0  # 0 = every window; >0 spreads that many windows evenly over the item
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    height: int = 224
+    width: int = 224
+    channels: Literal[3] = 3
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class AugmentationConfig:
+    horizontal_flip: bool = True
+    random_crop: bool = True
+    color_jitter: bool = True
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    crop_scale: tuple[float, ...] = (0.8, 1.0)  # area fraction range of the random crop
+    jitter_strength: float = 0.2  # brightness/contrast/saturation; hue gets a tenth of it
+    jpeg_compression: bool = False  # re-encode every frame of a clip at one random quality
+    jpeg_quality: tuple[int, ...] = (60, 95)
+
+
+# --------------------------------------------------------------------------------------------- model side
+
+
+@dataclass(frozen=True)
+class ConvLSTMConfig:
+    hidden_channels: tuple[int, ...] = (64, 128)  # one per layer, or a single value for all layers
+    kernel_size: int = 3
+    num_layers: int = 2
+    bidirectional: bool = False
+    dropout: float = 0.0  # between stacked layers
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    dropout: float = 0.5
+    num_classes: int = 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2"] = "resnet18"
+    pretrained: bool = True
+    freeze_backbone: bool = False
+    convlstm: ConvLSTMConfig = field(default_factory=ConvLSTMConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    # "convlstm": encoder -> ConvLSTM -> head. "frame": the frame-only baseline (no recurrence,
+    # per-frame logits averaged) that answers "does time help?".
+    temporal: Literal["convlstm", "frame"] = "convlstm"
+    pooling: Literal["last", "mean", "attention"] = "last"  # how the clip embedding summarises time
+    input_streams: tuple[str, ...] = ("rgb",)  # ("rgb",) or ("rgb", "residual"): x_t - x_(t-1)
+    output_stride: Literal[8, 16, 32] = 32  # cut the encoder where its feature map reaches this stride
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    type: Literal["cosine", "onecycle", "none"] = "cosine"
+    warmup_epochs: int = 5
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    patience: int = 10
+    min_delta: float = 0.001
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = 8
+    epochs: int = 50
+    learning_rate: float = 0.0001
+    weight_decay: float = 0.01
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    label_smoothing: float = 0.0
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler); off on CPU
+    channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile the model (CUDA only)
+    deterministic: bool = False
+    balanced_sampling: bool = True  # WeightedRandomSampler over the windows' labels
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    aggregation: Literal["mean", "vote", "confident"] = "mean"  # windows -> one video score
+    confident_fraction: float = 0.25  # "confident": average the windows furthest from 0.5
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    device: str = "cuda"  # "cuda", "cuda:N", "cpu", "mps" or "auto"
+    seed: int = 42
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def replace(self, *overrides: str) -> "Config":
+        """A copy with `key.path=value` overrides applied (validated like the files)."""
+        data = self.to_dict()
+        for item in overrides:
+            _apply_override(data, item)
+        return from_dict(data)
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+_POSITIVE = {
+    "sequence.length", "sequence.stride", "image.height", "image.width", "model.convlstm.kernel_size",
+    "model.convlstm.num_layers", "model.classifier.num_classes", "training.batch_size", "training.epochs",
+    "training.early_stopping.patience", "inference.batch_size",
+}
+_NON_NEGATIVE = {
+    "data.num_workers", "sequence.max_windows_per_item", "training.learning_rate", "training.weight_decay",
+    "training.scheduler.warmup_epochs", "training.early_stopping.min_delta", "training.grad_clip",
+}
+_UNIT_INTERVAL = {
+    "model.classifier.dropout", "model.convlstm.dropout", "training.label_smoothing",
+    "inference.confident_fraction",
+}
+
+
+def _validate(cfg: Config) -> None:
+    flat = _flatten(to_dict(cfg))
+    for key in _POSITIVE:
+        if flat[key] <= 0:
+            raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be a positive number")
+    for key in _NON_NEGATIVE:
+        if flat[key] < 0:
+            raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be >= 0")
+    for key in _UNIT_INTERVAL:
+        if not 0.0 <= flat[key] < 1.0:
+            raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be in [0, 1)")
+    lstm = cfg.model.convlstm
+    if len(lstm.hidden_channels) not in (1, lstm.num_layers) or min(lstm.hidden_channels) <= 0:
+        raise ConfigError(
+            f"config key 'model.convlstm.hidden_channels' = {list(lstm.hidden_channels)}: give one positive "
+            f"value or one per layer (model.convlstm.num_layers = {lstm.num_layers})")
+    streams = cfg.model.input_streams
+    if not streams or streams[0] != "rgb" or any(s not in ("rgb", "residual") for s in streams) \
+            or len(set(streams)) != len(streams):
+        raise ConfigError(f"config key 'model.input_streams' = {list(streams)}: allowed are [rgb] or [rgb, residual]")
+    norm = cfg.augmentation.normalize
+    if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
+        raise ConfigError("config keys 'augmentation.normalize.mean/std': need three values each, std > 0")
+    lo, hi = _pair(cfg.augmentation.crop_scale, "augmentation.crop_scale")
+    if not 0 < lo <= hi <= 1:
+        raise ConfigError(f"config key 'augmentation.crop_scale' = {[lo, hi]}: need 0 < low <= high <= 1")
+    qlo, qhi = _pair(cfg.augmentation.jpeg_quality, "augmentation.jpeg_quality")
+    if not 1 <= qlo <= qhi <= 100:
+        raise ConfigError(f"config key 'augmentation.jpeg_quality' = {[qlo, qhi]}: need 1 <= low <= high <= 100")
+    if not (cfg.device in ("cpu", "cuda", "mps", "auto") or cfg.device.startswith("cuda:")):
+        raise ConfigError(f"config key 'device' = {cfg.device!r}: allowed are cpu, cuda, cuda:N, mps, auto")
+
+
+def _pair(value: tuple, key: str) -> tuple:
+    if len(value) != 2:
+        raise ConfigError(f"config key '{key}' = {list(value)}: give two values [low, high]")
+    return value
+
+
+# ------------------------------------------------------------------------------------- dict <-> dataclass
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain nested dict/list form (YAML- and checkpoint-safe)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a Config from a nested dict (missing keys take their defaults)."""
+    cfg = _build(Config, data, "")
+    _validate(cfg)
+    return cfg
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{prefix or '<root>'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(prefix + c for c in close)}?" if close else \
+                f"valid keys here: {', '.join(prefix + n for n in names)}"
+            raise ConfigError(f"unknown config key '{path}': {hint}")
+        kwargs[key] = _coerce(hints[key], value, path)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path + ".")
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed or type(value) is bool and bool not in map(type, allowed):
+            raise ConfigError(f"config key '{path}' = {value!r}: allowed are {', '.join(map(str, allowed))}")
+        return value
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None and len(args) < len(get_args(tp)):
+            return None
+        return _coerce(args[0], value, path)
+    if origin is tuple:
+        item_type = get_args(tp)[0]
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(_coerce(item_type, v, f"{path}[{i}]") for i, v in enumerate(items))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - a field type this module does not know is a programming error
+        raise TypeError(f"unsupported config field type {tp} at {path}")
+    raise ConfigError(f"config key '{path}' = {value!r}: expected {tp.__name__}")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# ----------------------------------------------------------------------------------------- files and CLI
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """One config file as a dict, with its `defaults:` files merged underneath it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found: pass an existing YAML file")
+    if path.resolve() in _seen:
+        raise ConfigError(f"config file '{path}' includes itself through 'defaults'")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
+    merged: dict[str, Any] = {}
+    parents = data.pop("defaults", []) or []
+    for parent in [parents] if isinstance(parents, str) else parents:
+        merged = _merge(merged, read_yaml(path.parent / parent, _seen + (path.resolve(),)))
+    return _merge(merged, data)
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{item}' must look like key.path=value (e.g. training.batch_size=4)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(
+    *paths: str | Path,
+    overrides: typing.Sequence[str] = (),
+) -> Config:
+    """Merge YAML files left to right, apply `key.path=value` overrides, validate, freeze."""
+    data: dict[str, Any] = {}
+    for path in paths:
+        if path:
+            data = _merge(data, read_yaml(path))
+    for item in overrides:
+        _apply_override(data, item)
+    return from_dict(data)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

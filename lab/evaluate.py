@@ -1,0 +1,137 @@
+"""Evaluation: score every window of a split, aggregate per video, compute clip- and video-level metrics.
+
+Reporting (files, figures) lives in `lab.report`; this module only computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from lab.aggregate import STRATEGIES, decision_threshold, video_score
+from lab.checkpoint import unwrap
+from lab.config import Config
+from lab.dataset import build_dataset
+from lab.device import Precision
+from lab.distributed import DistInfo, gather_tensor
+from lab.metrics import binary_metrics, both_classes
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Model outputs for N windows, in dataset order."""
+
+    labels: np.ndarray  # (N,) 0 real / 1 fake
+    probs: np.ndarray  # (N,) clip P(fake)
+    timeline: np.ndarray  # (N, T) per-timestep P(fake)
+    loss: float  # mean cross-entropy of the clip logits
+
+
+@torch.no_grad()
+def score_clips(model: torch.nn.Module, clips: torch.Tensor, precision: Precision | None = None):
+    """(B,T,C,H,W) normalised clips -> clip logits (B,2) and per-timestep logits (B,T,2)."""
+    net = unwrap(model)
+    with precision.autocast() if precision is not None else torch.autocast("cpu", enabled=False):
+        feats = net.forward_features(clips)
+        clip_logits = net.forward_head(feats.embedding)
+        step_logits = net.forward_head(feats.sequence)
+    return clip_logits.float(), step_logits.float()
+
+
+@torch.no_grad()
+def score_loader(model, loader: DataLoader, device: torch.device, precision: Precision | None = None, *,
+                 info: DistInfo | None = None, progress: bool = True) -> Scored:
+    """Score every batch of `loader`. Under DDP each rank holds windows r, r+W, ...; they are gathered
+    from all ranks and put back into dataset order."""
+    model.eval()
+    labels, probs, timeline, losses = [], [], [], []
+    for clips, y in tqdm(loader, desc="scoring", leave=False, disable=not progress):
+        clips, y = clips.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        clip_logits, step_logits = score_clips(model, clips, precision)
+        losses.append(F.cross_entropy(clip_logits, y, reduction="none"))
+        labels.append(y)
+        probs.append(clip_logits.softmax(-1)[:, 1])
+        timeline.append(step_logits.softmax(-1)[..., 1])
+    lab_t, prob_t, loss_t = torch.cat(labels), torch.cat(probs), torch.cat(losses)
+    tl_t = torch.cat(timeline)
+    steps = tl_t.shape[1]
+    if info is not None and info.enabled:
+        lab_t, prob_t, loss_t = (gather_tensor(t, info) for t in (lab_t, prob_t, loss_t))
+        tl_t = gather_tensor(tl_t.flatten(), info).view(-1, steps)
+        n = lab_t.numel()
+        order = torch.cat([torch.arange(r, n, info.world_size) for r in range(info.world_size)])
+        restore = torch.empty_like(order)
+        restore[order] = torch.arange(n)
+        lab_t, prob_t, loss_t, tl_t = lab_t[restore], prob_t[restore], loss_t[restore], tl_t[restore]
+    return Scored(lab_t.cpu().numpy().astype(int), prob_t.cpu().numpy(), tl_t.cpu().numpy(),
+                  float(loss_t.mean().item()))
+
+
+@dataclass
+class Evaluation:
+    """Everything a report needs: metrics plus per-window and per-video tables."""
+
+    metrics: dict[str, Any]
+    windows: pd.DataFrame  # one row per window: item, label, family, start, prob_fake, ...
+    videos: pd.DataFrame  # one row per item: label, family, n_windows, score, pred, window_scores
+    threshold: float
+    aggregation: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def aggregate_videos(windows: pd.DataFrame, strategy: str, threshold: float,
+                     confident_fraction: float = 0.25) -> pd.DataFrame:
+    """One row per item: its windows' scores aggregated by `strategy`, and the decision."""
+    cut = decision_threshold(strategy, threshold)
+    rows = []
+    for item, group in windows.groupby("item", sort=False):
+        group = group.sort_values("start")
+        score = video_score(group["prob_fake"].to_numpy(), strategy, threshold, confident_fraction)
+        rows.append({"item": item, "label": int(group["label"].iloc[0]), "family": group["family"].iloc[0],
+                     "n_windows": len(group), "score": score, "pred": int(score >= cut),
+                     "window_scores": " ".join(f"{p:.4f}" for p in group["prob_fake"])})
+    return pd.DataFrame(rows)
+
+
+def per_family(videos: pd.DataFrame, threshold: float) -> dict[str, dict[str, float]]:
+    """For each fake family: that family's videos against all real videos (AUC, recall, count)."""
+    reals = videos[videos["label"] == 0]
+    out = {}
+    for family, fakes in videos[videos["label"] == 1].groupby("family"):
+        both = pd.concat([reals, fakes])
+        m = binary_metrics(both["label"], both["score"], threshold)
+        out[str(family)] = {"n_fake": float(len(fakes)), "n_real": float(len(reals)),
+                            "roc_auc": m["roc_auc"], "recall": m["recall"]}
+    return out
+
+
+def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
+                   threshold: float, precision: Precision | None = None, progress: bool = True) -> Evaluation:
+    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics."""
+    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False, num_workers=cfg.data.num_workers)
+    scored = score_loader(model, loader, device, precision, progress=progress)
+    windows = ds.metadata().reset_index(drop=True)
+    windows["prob_fake"] = scored.probs
+    windows["timeline"] = [" ".join(f"{p:.4f}" for p in row) for row in scored.timeline]
+    metrics: dict[str, Any] = {"clip": binary_metrics(scored.labels, scored.probs, threshold), "video": {}}
+    videos_by = {}
+    for strategy in STRATEGIES:
+        videos = aggregate_videos(windows, strategy, threshold, cfg.inference.confident_fraction)
+        videos_by[strategy] = videos
+        metrics["video"][strategy] = binary_metrics(videos["label"], videos["score"],
+                                                    decision_threshold(strategy, threshold))
+    chosen = cfg.inference.aggregation
+    videos = videos_by[chosen]
+    if both_classes(videos["label"]):
+        metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
+    metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
+                    "n_windows": len(windows), "n_videos": len(videos)})
+    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": scored.timeline})

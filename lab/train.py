@@ -1,0 +1,252 @@
+"""The training loop: AdamW, warm-up + cosine/OneCycle, AMP on CUDA, clipping, TensorBoard, early stopping.
+
+One plain loop, readable top to bottom. It selects the model on validation ROC-AUC only, picks the
+decision threshold on validation, writes `best.pth` / `last.pth` (self-describing, atomic) and returns
+the history as a table. Under torchrun it trains with DistributedDataParallel (rank 0 logs and saves).
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from lab.checkpoint import atomic_save, read_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
+from lab.config import Config, SchedulerConfig, to_dict
+from lab.dataset import build_dataset, make_weighted_sampler
+from lab.device import Precision, prepare_model, resolve_device
+from lab.distributed import DistInfo, DistributedWeightedSampler, broadcast_flag, init_distributed, shutdown
+from lab.errors import DataError
+from lab.evaluate import score_loader
+from lab.metrics import binary_metrics, both_classes, choose_threshold
+from lab.model import build_model, summarize
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    history: pd.DataFrame  # one row per epoch
+    best_path: Path
+    last_path: Path
+    best_epoch: int
+    best_metrics: dict[str, float]
+    threshold: float
+    log_dir: Path
+
+
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def build_scheduler(optimizer, cfg: SchedulerConfig, epochs: int, steps_per_epoch: int, lr: float):
+    """Per-step LR schedule: linear warm-up epochs, then cosine decay / OneCycle / constant."""
+    total = max(epochs * steps_per_epoch, 1)
+    warm = min(cfg.warmup_epochs * steps_per_epoch, total - 1)
+    sched = torch.optim.lr_scheduler
+    if cfg.type == "onecycle":
+        return sched.OneCycleLR(optimizer, max_lr=lr, total_steps=total,
+                                pct_start=warm / total if warm > 0 else 0.3)
+    main = (sched.CosineAnnealingLR(optimizer, T_max=max(total - warm, 1)) if cfg.type == "cosine"
+            else sched.LambdaLR(optimizer, lambda _: 1.0))
+    if warm <= 0:
+        return main
+    warmup = sched.LinearLR(optimizer, start_factor=1.0 / (warm + 1), total_iters=warm)
+    return sched.SequentialLR(optimizer, [warmup, main], milestones=[warm])
+
+
+def _loaders(cfg: Config, info: DistInfo, device: torch.device):
+    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True)
+    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    if not both_classes(train_ds.labels) or not both_classes(val_ds.labels):
+        raise DataError(f"training needs real and fake items in both '{cfg.data.train_dir}' and "
+                        f"'{cfg.data.val_dir}' (data.train_dir / data.val_dir)")
+    n = len(train_ds)
+    if cfg.training.balanced_sampling and info.enabled:
+        labels = np.asarray(train_ds.labels)
+        weights = 1.0 / np.bincount(labels, minlength=2)[labels]
+        sampler = DistributedWeightedSampler(weights, n, info, seed=cfg.seed)
+    elif cfg.training.balanced_sampling:
+        sampler = make_weighted_sampler(train_ds.labels, num_samples=n)
+    else:
+        sampler = torch.utils.data.DistributedSampler(train_ds, seed=cfg.seed) if info.enabled else None
+    common = dict(batch_size=cfg.training.batch_size, num_workers=cfg.data.num_workers,
+                  pin_memory=device.type == "cuda", persistent_workers=cfg.data.num_workers > 0)
+    train_loader = DataLoader(train_ds, sampler=sampler, shuffle=sampler is None, drop_last=n > cfg.training.batch_size,
+                              **common)
+    # Validation: rank r scores windows r, r+W, ...; gathering in rank order and re-sorting restores order.
+    val_part = Subset(val_ds, range(info.rank, len(val_ds), info.world_size)) if info.enabled else val_ds
+    val_loader = DataLoader(val_part, shuffle=False, **common)
+    return train_loader, val_loader, val_ds
+
+
+def _reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+    """Make each epoch's sampling a function of (seed, epoch) so --resume replays it exactly."""
+    sampler = loader.sampler
+    if isinstance(sampler, WeightedRandomSampler):
+        sampler.generator = torch.Generator().manual_seed(seed + epoch)
+    elif hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    loader.generator = torch.Generator().manual_seed(seed + 7919 * epoch)
+
+
+def fit(
+    cfg: Config,
+    *,
+    run_name: str = "run",
+    checkpoint_dir: str | Path = "checkpoints",
+    log_dir: str | Path = "logs",
+    resume: str | Path | None = None,
+    publish_best: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `cfg`'s model on data.train_dir, select on data.val_dir. Returns the epoch history."""
+    device = resolve_device(cfg.device)
+    info = init_distributed(device.type)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    set_seed(cfg.seed + info.rank, cfg.training.deterministic)
+    tcfg = cfg.training
+    run_ckpt_dir, run_log_dir = Path(checkpoint_dir) / run_name, Path(log_dir) / run_name
+    best_path, last_path = run_ckpt_dir / "best.pth", run_ckpt_dir / "last.pth"
+
+    train_loader, val_loader, val_ds = _loaders(cfg, info, device)
+    model = build_model(cfg.model)
+    if info.is_main:
+        shape = (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
+        tqdm.write(f"model: {summarize(model, shape)} | device {device} | {len(train_loader.dataset)} train / "
+                   f"{len(val_ds)} val windows")
+    model = prepare_model(model, device, channels_last=tcfg.channels_last, compile=tcfg.compile)
+    if info.enabled:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
+    scheduler = build_scheduler(optimizer, tcfg.scheduler, tcfg.epochs, len(train_loader), tcfg.learning_rate)
+    precision = Precision.choose(device, tcfg.amp)
+    scaler = torch.amp.GradScaler("cuda") if precision.needs_scaler else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
+
+    history: list[dict] = []
+    best = {"auc": -math.inf, "epoch": 0, "bad_epochs": 0, "metrics": {}, "threshold": 0.5}
+    start_epoch = 1
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        unwrap(model).load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        history, best = list(ckpt["history"]), dict(ckpt["best"])
+        set_rng_state(ckpt["rng"])
+        start_epoch = ckpt["epoch"] + 1
+
+    writer = SummaryWriter(str(run_log_dir)) if info.is_main else None
+    try:
+        for epoch in range(start_epoch, tcfg.epochs + 1):
+            t0 = time.perf_counter()
+            _reseed_epoch(train_loader, cfg.seed, epoch)
+            model.train()
+            sums = torch.zeros(3, device=device)  # loss*n, correct, n
+            bar = tqdm(train_loader, desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
+                       disable=not (progress and info.is_main))
+            for clips, labels in bar:
+                clips = clips.to(device, non_blocking=True)
+                labels = labels.to(device, non_blocking=True)
+                with precision.autocast():
+                    logits = model(clips)
+                    loss = loss_fn(logits.float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                if tcfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                scheduler.step()
+                n = labels.numel()
+                sums += torch.stack([loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
+                                     torch.tensor(float(n), device=device)])
+            if info.enabled:
+                torch.distributed.all_reduce(sums)
+            train_loss, train_acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+
+            scored = score_loader(model, val_loader, device, precision, info=info, progress=False)
+            val_metrics = binary_metrics(scored.labels, scored.probs, 0.5)
+            row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+                   "val_loss": scored.loss, "val_acc": val_metrics["accuracy"], "val_auc": val_metrics["roc_auc"],
+                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+            history.append(row)
+            improved = row["val_auc"] > best["auc"] + tcfg.early_stopping.min_delta
+            if improved:
+                threshold = choose_threshold(scored.labels, scored.probs)
+                best = {"auc": row["val_auc"], "epoch": epoch, "bad_epochs": 0, "threshold": threshold,
+                        "metrics": {f"val_{k}": v for k, v in binary_metrics(scored.labels, scored.probs,
+                                                                              threshold).items()}}
+            else:
+                best["bad_epochs"] += 1
+            stop = best["bad_epochs"] >= tcfg.early_stopping.patience
+            if info.is_main:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key.replace("_", "/", 1), value, epoch)
+                extra = dict(scheduler=scheduler.state_dict(), scaler=scaler.state_dict() if scaler else None,
+                             history=history, best=best, rng=rng_state(), run_name=run_name)
+                if improved:
+                    save_checkpoint(model, optimizer, epoch, best_path, config=cfg, metrics=best["metrics"],
+                                    threshold=best["threshold"], **extra)
+                save_checkpoint(model, optimizer, epoch, last_path, config=cfg,
+                                metrics={k: v for k, v in row.items() if k != "epoch"},
+                                threshold=best["threshold"], **extra)
+                tqdm.write(f"epoch {epoch:3d} | train loss {train_loss:.4f} acc {train_acc:.3f} | val loss "
+                           f"{row['val_loss']:.4f} acc {row['val_acc']:.3f} auc {row['val_auc']:.4f} | "
+                           f"lr {row['lr']:.2e} | {row['seconds']:.1f}s" + (" *" if improved else ""))
+            if broadcast_flag(stop, info, device):
+                if info.is_main:
+                    tqdm.write(f"early stopping: val AUC has not improved by {tcfg.early_stopping.min_delta} "
+                               f"for {tcfg.early_stopping.patience} epochs (best {best['auc']:.4f} at epoch "
+                               f"{best['epoch']})")
+                break
+        if info.is_main:
+            writer.add_hparams(_hparams(cfg), {"hparam/best_val_auc": best["auc"], "hparam/best_epoch": best["epoch"]},
+                               run_name="hparams")
+            if publish_best is not None and best_path.is_file():
+                atomic_save(torch.load(best_path, map_location="cpu", weights_only=True), publish_best)
+            pd.DataFrame(history).to_csv(run_ckpt_dir / "history.csv", index=False)
+    finally:
+        if writer is not None:
+            writer.close()
+        shutdown(info)
+    return TrainResult(pd.DataFrame(history), best_path, last_path, best["epoch"], best["metrics"],
+                       best["threshold"], run_log_dir)
+
+
+def _hparams(cfg: Config) -> dict[str, float | str | bool]:
+    flat: dict[str, float | str | bool] = {}
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[prefix + key] = value if isinstance(value, (int, float, str, bool)) else str(value)
+
+    walk(to_dict(cfg))
+    return flat

@@ -1,0 +1,110 @@
+"""Clip transforms: torchvision v2 on a `tv_tensors.Video`, so one draw of random parameters
+(crop box, flip, jitter factors, JPEG quality) applies to every frame of a clip.
+
+Input: uint8 `(T, C, H, W)` tensor or uint8 `(T, H, W, 3)` numpy array. Output: float32 `(T, C, h, w)`
+normalised with the config's mean/std at `(image.height, image.width)`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from lab.config import AugmentationConfig, ImageConfig
+
+
+def to_clip_tensor(clip: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 `(T, H, W, 3)` numpy or `(T, C, H, W)` tensor -> uint8 `(T, C, H, W)` tensor.
+    Float tensors are taken as [0, 1] and converted to uint8 (JPEG and colour ops expect it)."""
+    if isinstance(clip, np.ndarray):
+        if clip.ndim != 4 or clip.shape[-1] != 3:
+            raise ValueError(f"numpy clip must be (T, H, W, 3), got {clip.shape}")
+        clip = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2)
+    if clip.ndim != 4 or clip.shape[1] != 3:
+        raise ValueError(f"clip tensor must be (T, 3, H, W), got {tuple(clip.shape)}")
+    if clip.is_floating_point():
+        clip = F.to_dtype(clip, torch.uint8, scale=True)
+    elif clip.dtype != torch.uint8:
+        raise TypeError(f"clip must be uint8 or float in [0, 1], got {clip.dtype}")
+    return clip
+
+
+class ClipJPEG:
+    """JPEG-compress every frame of a clip at one quality drawn from `quality` (inclusive), with OpenCV.
+    Used instead of v2.JPEG, whose torchvision.io codec is deprecated since torchvision 0.29 and warns
+    on every call. Takes and returns uint8 `(T, 3, H, W)` (a `tv_tensors.Video` stays one)."""
+
+    def __init__(self, quality: Sequence[int]):
+        lo, hi = (int(q) for q in quality)
+        if not 1 <= lo <= hi <= 100:
+            raise ValueError(f"JPEG quality range must satisfy 1 <= low <= high <= 100, got {quality}")
+        self.quality = (lo, hi)
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        quality = int(torch.randint(self.quality[0], self.quality[1] + 1, ()).item())  # torch RNG: seedable
+        frames = clip.permute(0, 2, 3, 1).numpy()[..., ::-1]  # (T, H, W, 3) BGR view
+        coded = np.stack([_jpeg_roundtrip(f, quality) for f in frames])[..., ::-1]  # back to RGB
+        out = torch.from_numpy(np.ascontiguousarray(coded)).permute(0, 3, 1, 2)
+        return tv_tensors.wrap(out, like=clip) if isinstance(clip, tv_tensors.TVTensor) else out
+
+    def __repr__(self) -> str:
+        return f"ClipJPEG(quality={list(self.quality)})"
+
+
+def _jpeg_roundtrip(frame_bgr: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame_bgr), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV always encodes uint8 3-channel frames
+        raise RuntimeError("cv2.imencode failed on a frame")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+class ClipTransform:
+    """Thin wrapper: wraps the clip as a `tv_tensors.Video` (one parameter draw per clip), runs the
+    v2 pipeline and returns a plain float tensor `(T, C, h, w)`. Picklable for DataLoader workers."""
+
+    def __init__(self, pipeline: v2.Transform):
+        self.pipeline = pipeline
+
+    def __call__(self, clip: torch.Tensor | np.ndarray) -> torch.Tensor:
+        out = self.pipeline(tv_tensors.Video(to_clip_tensor(clip)))
+        return out.as_subclass(torch.Tensor)
+
+    def __repr__(self) -> str:
+        return f"ClipTransform({self.pipeline})"
+
+
+def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train: bool) -> ClipTransform:
+    """Train: random resized crop (or resize), flip, colour jitter, JPEG, then float + normalise.
+    Eval: resize + normalise only. Each enabled augmentation is drawn once per clip."""
+    size = (image.height, image.width)
+    aug = augmentation
+    steps: list[v2.Transform] = []
+    if train and aug.random_crop:
+        steps.append(v2.RandomResizedCrop(size, scale=tuple(aug.crop_scale), antialias=True))
+    else:
+        steps.append(v2.Resize(size, antialias=True))
+    if train and aug.horizontal_flip:
+        steps.append(v2.RandomHorizontalFlip(p=0.5))
+    if train and aug.color_jitter and aug.jitter_strength > 0:
+        s = aug.jitter_strength
+        steps.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(s / 10, 0.5)))
+    if train and aug.jpeg_compression:
+        # After the resize: re-encoding at model resolution is much cheaper than at source resolution
+        # and still teaches robustness to block artefacts. JPEG needs uint8, so it precedes ToDtype.
+        steps.append(ClipJPEG(aug.jpeg_quality))
+    steps += [v2.ToDtype(torch.float32, scale=True),
+              v2.Normalize(mean=list(aug.normalize.mean), std=list(aug.normalize.std))]
+    return ClipTransform(v2.Compose(steps))
+
+
+def denormalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Undo `Normalize` on `(..., C, H, W)` (a frame, `(T, C, H, W)` clip or a batch) -> [0, 1] for display."""
+    shape = (-1, 1, 1)
+    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
+    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
+    return (x * std_t + mean_t).clamp(0.0, 1.0)

@@ -1,0 +1,312 @@
+"""Frame decoding for one item: a folder of frame images or a video file (no windowing here).
+
+Every reader returns RGB uint8 frames, `(H, W, 3)` one at a time or `(T, H, W, 3)` for a range.
+Video captures are opened for one read and released at once, so a `FrameSource` holds only
+plain data (path, frame count, fps): it pickles into DataLoader workers and never shares a cv2 handle.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from lab.errors import DataError
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+
+_REENCODE_HINT = "re-encode it (e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4) or remove it"
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTS
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTS
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers by value: frame_2 < frame_10."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+            for part in re.split(r"(\d+)", name) if part]
+
+
+def list_frames(folder: str | Path) -> list[Path]:
+    """Image files directly inside `folder`, in natural order (hidden files ignored)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"frame folder '{folder}' does not exist: pass a folder of .jpg/.png frames")
+    frames = [p for p in folder.iterdir() if p.is_file() and is_image(p) and not p.name.startswith(".")]
+    return sorted(frames, key=lambda p: natural_key(p.name))
+
+
+# ------------------------------------------------------------------------------------------- pixels
+
+
+def to_rgb(frame: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
+    """OpenCV's BGR / BGRA / grayscale (8 or 16 bit) -> RGB uint8 `(H, W, 3)`."""
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    elif frame.dtype != np.uint8:
+        raise DataError(f"'{source}' has {frame.dtype} pixels: save it as 8-bit JPEG or PNG")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)  # alpha dropped, colour kept
+    raise DataError(f"'{source}' has shape {frame.shape}: expected a grayscale, RGB or RGBA image")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One image file -> RGB uint8 `(H, W, 3)`. imdecode(fromfile) also handles non-ASCII paths."""
+    path = Path(path)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(f"cannot read image '{path}': {exc.strerror}") from None
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if image is None:
+        raise DataError(f"image '{path}' is empty or corrupt: replace or delete it")
+    return to_rgb(image, path)
+
+
+def write_image(path: str | Path, frame_rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB uint8 `(H, W, 3)` frame; the format follows the suffix (tofile: non-ASCII safe)."""
+    path = Path(path)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise DataError(f"cannot encode frame as '{path.suffix}' for '{path}': use jpg or png")
+    buf.tofile(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- videos
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise DataError(f"video '{path}' does not exist")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise DataError(f"video '{path}' cannot be opened (corrupt or unsupported codec): {_REENCODE_HINT}")
+    return cap
+
+
+def count_frames(cap: cv2.VideoCapture) -> int:
+    """Exact frame count. The container's count is checked by seeking to its last frame
+    (frame N-1 decodes and N does not); if that fails, every frame is grabbed once."""
+    reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if reported > 0 and cap.set(cv2.CAP_PROP_POS_FRAMES, reported - 1) and cap.grab() and not cap.grab():
+        return reported
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    return count_frames_by_grabbing(cap)
+
+
+def count_frames_by_grabbing(cap: cv2.VideoCapture) -> int:
+    """Frames left from the capture's position; grab() demuxes and decodes but skips colour conversion."""
+    n = 0
+    while cap.grab():
+        n += 1
+    return n
+
+
+def _read_video_frame(cap: cv2.VideoCapture, path: Path, index: int, num_frames: int) -> np.ndarray:
+    ok, frame = cap.read()
+    if not ok or frame is None:
+        raise DataError(f"video '{path}': frame {index} of {num_frames} cannot be decoded: {_REENCODE_HINT}")
+    return to_rgb(frame, path)
+
+
+# ------------------------------------------------------------------------------------- frame sources
+
+
+class FrameSource:
+    """One item's frames. `read(start, count)` -> `(count, H, W, 3)` uint8 RGB; `iter_frames(start)`
+    streams `(H, W, 3)` frames with bounded memory. `num_frames` is exact; `fps` is None for folders."""
+
+    path: Path
+    num_frames: int
+    fps: float | None
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def iter_frames(self, start: int = 0) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def _check_range(self, start: int, count: int) -> None:
+        if count < 1 or start < 0 or start + count > self.num_frames:
+            raise IndexError(f"frames [{start}, {start + count}) outside '{self.path}' "
+                             f"({self.num_frames} frames)")
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self.path}', num_frames={self.num_frames}, fps={self.fps})"
+
+
+class FrameFolder(FrameSource):
+    """A folder of frame images (natural order). All frames of one folder must share one size."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.frames = list_frames(self.path)
+        if not self.frames:
+            raise DataError(f"frame folder '{self.path}' holds no .jpg/.jpeg/.png/.bmp frames: "
+                            "add frames or remove the folder")
+        self.num_frames = len(self.frames)
+        self.fps = None
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        self._check_range(start, count)
+        frames = [read_image(p) for p in self.frames[start:start + count]]
+        for p, f in zip(self.frames[start + 1:start + count], frames[1:]):
+            if f.shape != frames[0].shape:
+                raise DataError(f"frame '{p}' is {f.shape[1]}x{f.shape[0]} but '{self.frames[start].name}' is "
+                                f"{frames[0].shape[1]}x{frames[0].shape[0]}: resize the folder's frames to one size")
+        return np.stack(frames)
+
+    def iter_frames(self, start: int = 0) -> Iterator[np.ndarray]:
+        for p in self.frames[start:]:
+            yield read_image(p)
+
+
+class VideoFile(FrameSource):
+    """A video file. Frame count and fps are read once here; each read opens its own capture."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        cap = _open_capture(self.path)
+        try:
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
+            self.num_frames = count_frames(cap)
+        finally:
+            cap.release()
+        if self.num_frames == 0:
+            raise DataError(f"video '{self.path}' has no decodable frames: {_REENCODE_HINT}")
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        self._check_range(start, count)
+        cap = _open_capture(self.path)
+        try:
+            if start > 0:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            return np.stack([_read_video_frame(cap, self.path, start + i, self.num_frames) for i in range(count)])
+        finally:
+            cap.release()
+
+    def iter_frames(self, start: int = 0) -> Iterator[np.ndarray]:
+        cap = _open_capture(self.path)
+        try:
+            if start > 0:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            for index in range(start, self.num_frames):
+                yield _read_video_frame(cap, self.path, index, self.num_frames)
+        finally:
+            cap.release()
+
+
+def open_item(path: str | Path) -> FrameSource:
+    """A frame folder or a video file -> its `FrameSource`."""
+    path = Path(path)
+    if path.is_dir():
+        return FrameFolder(path)
+    if path.is_file() and is_video(path):
+        return VideoFile(path)
+    if not path.exists():
+        raise DataError(f"'{path}' does not exist: pass a folder of frames or a video file")
+    raise DataError(f"'{path}' is neither a folder of frames nor a video ({', '.join(sorted(VIDEO_EXTS))})")
+
+
+def iter_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
+    """Stream RGB `(H, W, 3)` frames of a folder or video from `start`, one at a time (bounded memory)."""
+    return open_item(path).iter_frames(start)
+
+
+# ----------------------------------------------------------------------------------------- extraction
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    paths: list[Path]
+    source_fps: float | None
+    frames_without_face: int = 0  # frames that reused a neighbouring face box (face_crop only)
+
+
+def subsample_indices(num_frames: int, source_fps: float | None, fps: float | None) -> list[int]:
+    """Frame indices that resample `num_frames` at `source_fps` to `fps`: the first frame of every
+    1/fps interval. None (or fps >= source_fps) keeps every frame."""
+    if fps is None:
+        return list(range(num_frames))
+    if fps <= 0:
+        raise ValueError(f"fps must be positive or None, got {fps}")
+    if source_fps is None:
+        raise ValueError("cannot resample a video without a frame rate")
+    if fps >= source_fps:
+        return list(range(num_frames))
+    ratio = fps / source_fps
+    return [i for i in range(num_frames) if i == 0 or math.floor(i * ratio + 1e-9) != math.floor((i - 1) * ratio + 1e-9)]
+
+
+def extract_frames(
+    video_path: str | Path,
+    output_dir: str | Path,
+    fps: float | None = None,
+    *,
+    face_crop: bool = False,
+    face_margin: float = 0.25,
+    image_format: str = "jpg",
+    overwrite: bool = False,
+) -> ExtractResult:
+    """Write a video's frames as `output_dir/frame_0001.jpg ...` (1-based, natural order).
+
+    `fps` subsamples to that rate (None = every frame). `face_crop` keeps the largest Haar-cascade face,
+    grown by `face_margin` on each side and smoothed over time (see `lab.faces`). An `output_dir` that
+    already holds frame images is an error unless `overwrite`, which deletes its `frame_*` images first.
+    """
+    video_path, output_dir = Path(video_path), Path(output_dir)
+    suffix = "." + image_format.lower().lstrip(".")
+    if suffix not in IMAGE_EXTS:
+        raise ValueError(f"image_format must be one of {sorted(e[1:] for e in IMAGE_EXTS)}, got {image_format!r}")
+    source = VideoFile(video_path)
+    if fps is not None and source.fps is None:
+        raise DataError(f"video '{video_path}' reports no frame rate, so it cannot be resampled: pass fps=None")
+    keep = subsample_indices(source.num_frames, source.fps, fps)
+    existing = [p for p in list_frames(output_dir) if p.name.startswith("frame_")] if output_dir.is_dir() else []
+    if existing and not overwrite:
+        raise DataError(f"'{output_dir}' already holds {len(existing)} frame images: empty it, choose another "
+                        "folder or pass overwrite=True")
+    track = None
+    if face_crop:  # before touching output_dir, so a video without faces leaves it as it was
+        from lab.faces import track_faces  # only face cropping needs the cascade
+        track = track_faces(source, keep, margin=face_margin)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for p in existing:
+        p.unlink()
+
+    paths: list[Path] = []
+    slots = {index: slot for slot, index in enumerate(keep)}
+    for index, frame in enumerate(source.iter_frames()):
+        if index not in slots:
+            continue
+        if track is not None:
+            frame = track.apply(frame, slots[index])
+        paths.append(write_image(output_dir / f"frame_{len(paths) + 1:04d}{suffix}", frame))
+        if len(paths) == len(keep):
+            break
+    missing = track.frames_without_face if track is not None else 0
+    return ExtractResult(paths=paths, source_fps=source.fps, frames_without_face=missing)

@@ -1,0 +1,57 @@
+"""Checkpoints: atomic, weights_only, self-describing, clear errors."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from lab.checkpoint import (atomic_save, load_model, read_checkpoint, rng_state, save_checkpoint,
+                            set_rng_state)
+from lab.config import Config
+from lab.errors import CheckpointError
+
+
+def test_atomic_save_leaves_only_the_file(tmp_path):
+    atomic_save({"a": torch.ones(2)}, tmp_path / "x.pth")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.pth"]
+
+
+def test_round_trip_is_self_describing(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    cfg = Config().replace("seed=5")
+    path = save_checkpoint(model, opt, 3, tmp_path / "c.pth", config=cfg, metrics={"auc": 0.9}, threshold=0.4)
+    ckpt = read_checkpoint(path)
+    assert ckpt["epoch"] == 3 and ckpt["threshold"] == pytest.approx(0.4)
+    assert ckpt["class_names"] == ["real", "fake"] and ckpt["config"]["seed"] == 5
+    assert torch.equal(ckpt["model"]["weight"], model.weight)
+
+
+def test_rng_state_round_trip_survives_weights_only(tmp_path):
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    atomic_save({"rng": rng_state()}, tmp_path / "r.pth")
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    set_rng_state(torch.load(tmp_path / "r.pth", weights_only=True)["rng"])
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], got[0]) and np.array_equal(expected[1], got[1]) and expected[2] == got[2]
+
+
+def test_missing_corrupt_and_foreign_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        read_checkpoint(tmp_path / "none.pth")
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+        read_checkpoint(tmp_path / "bad.pth")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="not a convlstm-lab checkpoint"):
+        read_checkpoint(tmp_path / "other.pth")
+
+
+def test_load_model_rebuilds_from_the_checkpoint_alone(tiny_checkpoint):
+    model, cfg, ckpt = load_model(tiny_checkpoint)
+    assert not model.training
+    x = torch.randn(2, cfg.sequence.length, 3, cfg.image.height, cfg.image.width)
+    with torch.no_grad():
+        assert model(x).shape == (2, 2)
+    assert 0.0 <= ckpt["threshold"] <= 1.0
+    assert ckpt["metrics"]["val_roc_auc"] >= 0.0

@@ -1,0 +1,79 @@
+"""The seed's commands and `lab` subcommands as a user runs them: real processes, real files."""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from _fixtures import ROOT
+
+
+def run(*args, cwd=ROOT, timeout=300):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def lab(*args, **kw):
+    return run("-m", "lab.cli", *args, **kw)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_seed_test_commands(tiny_checkpoint, synth_root):
+    video = next((synth_root / "test").rglob("*.mp4"))
+    proc = run("test.py", "--video", video, "--checkpoint", tiny_checkpoint)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"(FAKE|REAL) \d\.\d\d \(\d+ windows?\)", proc.stdout.strip())
+
+    folder = next(p for p in (synth_root / "test" / "real").iterdir() if p.is_dir())
+    proc = run("test.py", "--frames", folder, "--checkpoint", tiny_checkpoint, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert {"label", "prob_fake", "threshold", "windows", "frames"} <= set(out) and len(out["frames"]) == 12
+
+
+def test_seed_eval_command_writes_report(tiny_checkpoint, synth_root, tmp_path):
+    proc = run("test.py", "--eval", "--data_dir", synth_root / "test", "--checkpoint", tiny_checkpoint,
+               "--out", tmp_path / "rep", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "ROC-AUC" in proc.stdout and (tmp_path / "rep" / "report.md").is_file()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train.py", "--set", "sequence.lenght=8"], ["sequence.lenght", "did you mean sequence.length"]),
+    (["train.py", "--set", "training.batch_size=big"], ["training.batch_size", "expected int"]),
+    (["train.py", "--config", "nope.yaml"], ["nope.yaml", "not found"]),
+    (["test.py", "--video", "missing.mp4", "--checkpoint", "missing.pth"], ["missing.pth", "not found"]),
+    (["train.py", "--set", "data.train_dir=/nonexistent/x"], ["/nonexistent/x"]),
+])
+def test_bad_input_is_one_clear_line(args, fragments):
+    assert_one_line_error(run(*args, "--set", "model.pretrained=false", "--set", "device=cpu"), *fragments)
+
+
+def test_corrupt_checkpoint_and_bad_video(tmp_path, tiny_checkpoint):
+    (tmp_path / "bad.pth").write_bytes(b"garbage")
+    assert_one_line_error(run("test.py", "--video", "x.mp4", "--checkpoint", tmp_path / "bad.pth"), "bad.pth", "corrupt")
+    (tmp_path / "fake.mp4").write_bytes(b"not a video")
+    assert_one_line_error(run("test.py", "--video", tmp_path / "fake.mp4", "--checkpoint", tiny_checkpoint), "fake.mp4")
+
+
+def test_debug_shows_the_traceback():
+    proc = run("train.py", "--set", "sequence.lenght=8", "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_lab_synth_writes_the_seed_layout(tmp_path):
+    proc = lab("synth", "--out", tmp_path / "d", "--frames", "8")
+    assert proc.returncode == 0, proc.stderr
+    for split in ("train", "val", "test"):
+        for cls in ("real", "fake"):
+            assert any((tmp_path / "d" / split / cls).iterdir())
+    assert any((tmp_path / "d" / "train").rglob("frame_0001.jpg")) and any((tmp_path / "d").rglob("*.mp4"))
+    assert_one_line_error(lab("synth", "--out", tmp_path / "d"), "overwrite")

@@ -1,0 +1,115 @@
+"""Config: the seed's files load to the seed's defaults; overlays, overrides and clear errors."""
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.config import Config, from_dict, load_config, save_config, to_dict
+from lab.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_FILES = (ROOT / "config/data_config.yaml", ROOT / "config/model_config.yaml")
+
+
+def _flat_keys(data, prefix=""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flat_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_seed_files_match_dataclass_defaults():
+    cfg = load_config(*SEED_FILES)
+    assert cfg == Config()  # the seed's values are the typed defaults
+    assert cfg.sequence.length == 16 and cfg.sequence.stride == 8
+    assert (cfg.image.height, cfg.image.width) == (224, 224)
+    assert cfg.model.convlstm.hidden_channels == (64, 128)
+    assert cfg.training.learning_rate == 1e-4 and cfg.training.scheduler.warmup_epochs == 5
+    assert cfg.device == "cuda" and cfg.seed == 42
+
+
+def test_seed_files_hold_exactly_the_seed_keys():
+    keys = set()
+    for path in SEED_FILES:
+        keys |= {k for k, _ in _flat_keys(yaml.safe_load(path.read_text()))}
+    assert keys == {
+        "data.train_dir", "data.val_dir", "data.test_dir", "sequence.length", "sequence.stride",
+        "image.height", "image.width", "image.channels", "augmentation.horizontal_flip",
+        "augmentation.random_crop", "augmentation.color_jitter", "augmentation.normalize.mean",
+        "augmentation.normalize.std", "model.backbone", "model.pretrained", "model.freeze_backbone",
+        "model.convlstm.hidden_channels", "model.convlstm.kernel_size", "model.convlstm.num_layers",
+        "model.convlstm.bidirectional", "model.classifier.dropout", "model.classifier.num_classes",
+        "training.batch_size", "training.epochs", "training.learning_rate", "training.weight_decay",
+        "training.scheduler.type", "training.scheduler.warmup_epochs", "training.early_stopping.patience",
+        "training.early_stopping.min_delta", "device", "seed",
+    }
+
+
+@pytest.mark.parametrize("override, getter, expected", [
+    ("data.train_dir=/x", lambda c: c.data.train_dir, "/x"),
+    ("sequence.length=8", lambda c: c.sequence.length, 8),
+    ("image.height=112", lambda c: c.image.height, 112),
+    ("training.batch_size=4", lambda c: c.training.batch_size, 4),
+    ("model.pretrained=false", lambda c: c.model.pretrained, False),
+    ("model.convlstm.hidden_channels=[16,32]", lambda c: c.model.convlstm.hidden_channels, (16, 32)),
+    ("model.input_streams=[rgb,residual]", lambda c: c.model.input_streams, ("rgb", "residual")),
+    ("training.learning_rate=1", lambda c: c.training.learning_rate, 1.0),
+])
+def test_overrides(override, getter, expected):
+    assert getter(load_config(*SEED_FILES, overrides=[override])) == expected
+
+
+def test_overlay_with_defaults_and_later_files_win(tmp_path):
+    (tmp_path / "base.yaml").write_text("sequence: {length: 8}\nseed: 1\n")
+    (tmp_path / "exp.yaml").write_text("defaults: [base.yaml]\nseed: 7\n")
+    cfg = load_config(tmp_path / "exp.yaml", overrides=["seed=9"])
+    assert (cfg.sequence.length, cfg.seed) == (8, 9)
+    assert load_config(tmp_path / "exp.yaml").seed == 7
+
+
+def test_demo_overlay_loads():
+    cfg = load_config(*SEED_FILES, ROOT / "config/demo.yaml")
+    assert cfg.model.pretrained is False
+    assert cfg != Config()
+
+
+def test_config_is_frozen_and_round_trips(tmp_path):
+    cfg = load_config(*SEED_FILES, overrides=["model.pooling=attention"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    assert from_dict(to_dict(cfg)) == cfg
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+    assert cfg.replace("seed=3").seed == 3 and cfg.seed == 42
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("sequence.lenght=8", "unknown config key 'sequence.lenght': did you mean sequence.length"),
+    ("trainig.batch_size=4", "unknown config key 'trainig'"),
+    ("training.batch_size=four", "'training.batch_size' = 'four': expected int"),
+    ("training.batch_size=0", "'training.batch_size' = 0: must be a positive number"),
+    ("model.backbone=vgg", "'model.backbone' = 'vgg': allowed are resnet18, resnet34"),
+    ("model.pretrained=3", "'model.pretrained' = 3: expected bool"),
+    ("model.classifier.dropout=1.5", "must be in [0, 1)"),
+    ("model.convlstm.hidden_channels=[1,2,3]", "one per layer"),
+    ("device=gpu", "'device' = 'gpu'"),
+    ("nonsense", "must look like key.path=value"),
+])
+def test_bad_values_name_key_value_and_allowed(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(*SEED_FILES, overrides=[override])
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("model: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "loop.yaml").write_text("defaults: [loop.yaml]\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(tmp_path / "loop.yaml")

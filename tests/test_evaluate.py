@@ -1,0 +1,66 @@
+"""Metrics, per-video aggregation, evaluation of a split and the report files."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab.aggregate import decision_threshold, video_score
+from lab.checkpoint import load_model
+from lab.evaluate import aggregate_videos, evaluate_split
+from lab.metrics import binary_metrics, choose_threshold, equal_error_rate, expected_calibration_error
+from lab.report import REPORT_FILES, write_report
+
+
+def test_binary_metrics_on_known_values():
+    y = [0, 0, 1, 1]
+    m = binary_metrics(y, [0.1, 0.6, 0.4, 0.9], threshold=0.5)
+    assert m["accuracy"] == 0.5 and m["precision"] == 0.5 and m["recall"] == 0.5
+    assert m["roc_auc"] == 0.75 and (m["tn"], m["fp"], m["fn"], m["tp"]) == (1, 1, 1, 1)
+    perfect = binary_metrics(y, [0.1, 0.2, 0.8, 0.9])
+    assert perfect["roc_auc"] == 1.0 and perfect["eer"] == 0.0 and perfect["f1"] == 1.0
+
+
+def test_eer_threshold_and_ece():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(500), np.ones(500)]
+    s = np.r_[rng.normal(0.4, 0.1, 500), rng.normal(0.6, 0.1, 500)]
+    assert 0.10 < equal_error_rate(y, s) < 0.22  # two unit-separated Gaussians: EER ~ 0.16
+    assert 0.45 < choose_threshold(y, s) < 0.55
+    assert expected_calibration_error([0, 1], [0.0, 1.0]) == 0.0
+    assert expected_calibration_error([0, 0], [0.9, 0.9]) == pytest.approx(0.9)
+
+
+def test_video_aggregation_strategies():
+    p = [0.1, 0.2, 0.3, 0.95]
+    assert video_score(p, "mean", 0.5) == pytest.approx(0.3875)
+    assert video_score(p, "vote", 0.5) == 0.25 and decision_threshold("vote", 0.3) == 0.5
+    assert video_score(p, "confident", 0.5, confident_fraction=0.5) == pytest.approx((0.95 + 0.1) / 2)
+    with pytest.raises(ValueError):
+        video_score([], "mean", 0.5)
+
+
+def test_aggregate_videos_groups_windows():
+    windows = pd.DataFrame({"item": ["a", "a", "b"], "label": [1, 1, 0], "family": ["x", "x", "real"],
+                            "start": [4, 0, 0], "prob_fake": [0.9, 0.7, 0.2]})
+    videos = aggregate_videos(windows, "mean", 0.5).set_index("item")
+    assert videos.loc["a", "score"] == pytest.approx(0.8) and videos.loc["a", "pred"] == 1
+    assert videos.loc["a", "window_scores"] == "0.7000 0.9000"  # ordered by start frame
+    assert videos.loc["b", "pred"] == 0 and videos.loc["b", "n_windows"] == 1
+
+
+def test_evaluate_split_and_report(tiny_checkpoint, synth_root, tmp_path):
+    model, cfg, ckpt = load_model(tiny_checkpoint)
+    ev = evaluate_split(model, cfg, synth_root / "test", "cpu", threshold=ckpt["threshold"], progress=False)
+    assert ev.metrics["n_videos"] == 6 and len(ev.videos) == 6
+    assert set(ev.metrics["video"]) == {"mean", "vote", "confident"}
+    assert ev.windows["prob_fake"].between(0, 1).all()
+    report = write_report(ev, tmp_path / "rep", cfg=cfg, checkpoint=tiny_checkpoint)
+    for name in REPORT_FILES:
+        assert (tmp_path / "rep" / name).is_file(), name
+    per_item = pd.read_csv(tmp_path / "rep" / "per_item.csv")
+    assert {"item", "label", "score", "pred", "window_scores"} <= set(per_item.columns)
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(tiny_checkpoint) and "roc_auc" in metrics["clip"]
+    text = report.read_text()
+    assert "![roc.png](roc.png)" in text and "sequence:" in text

@@ -1,0 +1,321 @@
+"""ConvLSTM cell/stack against torch.nn.LSTM, encoders, input streams, the clip classifiers and the summary.
+
+Everything runs on CPU with tiny inputs (32-64 px, a few frames); the seed-sized run is marked slow.
+"""
+from __future__ import annotations
+
+import math
+import urllib.error
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.models as tv
+from torch import nn
+
+from lab.config import ClassifierConfig, ConvLSTMConfig, ModelConfig
+from lab.encoders import BACKBONES, FusedStem, InputStreams, ResidualStream, build_encoder
+from lab.errors import ConfigError
+from lab.model import (ConvLSTM, ConvLSTMCell, ConvLSTMClassifier, FrameClassifier, LastPooling, build_model,
+                       summarize)
+
+# An even kernel with padding="same" makes PyTorch warn that it pads a copy; expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+
+TINY = ModelConfig(pretrained=False, convlstm=ConvLSTMConfig(hidden_channels=(8, 6), num_layers=2),
+                   classifier=ClassifierConfig(dropout=0.0))
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_one_thread():
+    # One intra-op thread: on a shared 2-core runner two threads spin against other processes and made
+    # these tiny forwards 50-100x slower (efficientnet_b2 at 64x64: 0.02 s vs 1-4 s).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**changes) -> ModelConfig:
+    lstm = changes.pop("convlstm", {})
+    return replace(TINY, convlstm=replace(TINY.convlstm, **lstm), **changes)
+
+
+# ------------------------------------------------------------------------------------------ ConvLSTM core
+
+
+def _copy_lstm_weights(lstm: nn.LSTM, conv: ConvLSTM) -> None:
+    """nn.LSTM parameters -> 1x1 ConvLSTM convs (cells ordered layer-major, forward then backward)."""
+    with torch.no_grad():
+        for index, cell in enumerate(conv.cells):
+            layer, direction = divmod(index, conv.num_directions)
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            cell.input_conv.weight.copy_(getattr(lstm, "weight_ih" + suffix)[..., None, None])
+            cell.hidden_conv.weight.copy_(getattr(lstm, "weight_hh" + suffix)[..., None, None])
+            cell.input_conv.bias.copy_(getattr(lstm, "bias_ih" + suffix) + getattr(lstm, "bias_hh" + suffix))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_kernel1_convlstm_on_1x1_maps_equals_nn_lstm(bidirectional, with_state):
+    B, T, C, H = 3, 5, 4, 6
+    lstm = nn.LSTM(C, H, num_layers=2, bidirectional=bidirectional, batch_first=True)
+    conv = ConvLSTM(C, H, kernel_size=1, num_layers=2, bidirectional=bidirectional)
+    _copy_lstm_weights(lstm, conv)
+    x = torch.randn(B, T, C)
+    cells = len(conv.cells)
+    h0, c0 = torch.randn(cells, B, H), torch.randn(cells, B, H)
+
+    expected, (h_n, c_n) = lstm(x, (h0, c0) if with_state else None)
+    state = [(h0[i, ..., None, None], c0[i, ..., None, None]) for i in range(cells)] if with_state else None
+    out, final = conv(x[..., None, None], state)
+
+    assert out.shape == (B, T, H * conv.num_directions, 1, 1)
+    torch.testing.assert_close(out[..., 0, 0], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.stack([h for h, _ in final])[..., 0, 0], h_n, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.stack([c for _, c in final])[..., 0, 0], c_n, atol=1e-5, rtol=1e-5)
+
+
+def test_cell_gate_layout_and_zero_state():
+    cell = ConvLSTMCell(3, 5, kernel_size=3)
+    assert cell.input_conv.out_channels == cell.hidden_conv.out_channels == 20
+    assert cell.hidden_conv.bias is None
+    bias = cell.input_conv.bias.detach()
+    assert torch.all(bias[5:10] == 1.0) and not torch.all(bias[:5] == 1.0)  # forget gate = 2nd block
+    x = torch.randn(2, 3, 7, 9)
+    zeros = (torch.zeros(2, 5, 7, 9), torch.zeros(2, 5, 7, 9))
+    for got, want in zip(cell(x), cell(x, zeros)):
+        torch.testing.assert_close(got, want)
+
+
+def test_chunks_with_carried_state_equal_one_pass():
+    conv = ConvLSTM(3, [4, 5], kernel_size=3, num_layers=2).eval()
+    x = torch.randn(2, 7, 3, 8, 8)
+    whole, whole_final = conv(x)
+    first, state = conv(x[:, :3])
+    second, final = conv(x[:, 3:], state)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole, atol=1e-6, rtol=1e-5)
+    for (h, c), (h_ref, c_ref) in zip(final, whole_final):
+        torch.testing.assert_close(h, h_ref, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(c, c_ref, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_batched_and_stepwise_input_conv_agree(bidirectional):
+    conv = ConvLSTM(3, 4, kernel_size=3, num_layers=2, bidirectional=bidirectional)
+    x = torch.randn(2, 4, 3, 6, 6)
+    conv.batched_input_max_pixels = 0
+    stepwise, _ = conv(x)
+    conv.batched_input_max_pixels = 10**9
+    batched, _ = conv(x)
+    torch.testing.assert_close(batched, stepwise, atol=1e-5, rtol=1e-5)
+
+
+def test_time_major_input_and_output():
+    conv = ConvLSTM(3, 4, num_layers=2, bidirectional=True)
+    x = torch.randn(2, 5, 3, 6, 6)
+    batch_major, _ = conv(x)
+    conv.batch_first = False
+    time_major, _ = conv(x.transpose(0, 1))
+    assert time_major.shape == (5, 2, 8, 6, 6)
+    torch.testing.assert_close(time_major.transpose(0, 1), batch_major)
+
+
+@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5])
+def test_odd_and_even_kernels_keep_spatial_size(kernel_size):
+    conv = ConvLSTM(3, [4, 2], kernel_size=kernel_size, num_layers=2)
+    out, final = conv(torch.randn(1, 3, 3, 7, 10))
+    assert out.shape == (1, 3, 2, 7, 10) and final[-1][0].shape == (1, 2, 7, 10)
+
+
+def test_hidden_channels_single_value_for_all_layers_and_bad_count():
+    assert ConvLSTM(3, 4, num_layers=3).hidden_channels == (4, 4, 4)
+    assert ConvLSTM(3, [4], num_layers=2).hidden_channels == (4, 4)
+    with pytest.raises(ValueError, match="one per layer"):
+        ConvLSTM(3, [4, 5, 6], num_layers=2)
+
+
+# --------------------------------------------------------------------------------------------- encoders
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_every_backbone_at_every_output_stride(backbone):
+    x = torch.randn(2, 3, 64, 64)
+    channels = []
+    for stride in (8, 16, 32):
+        encoder = build_encoder(backbone, pretrained=False, output_stride=stride).eval()
+        with torch.no_grad():
+            maps = encoder(x)
+        assert maps.shape == (2, encoder.out_channels, 64 // stride, 64 // stride)
+        channels.append(encoder.out_channels)
+    assert channels == sorted(channels) and len(set(channels)) == 3
+
+
+def test_residual_stream_and_fused_stem():
+    clip = torch.randn(2, 4, 3, 8, 8)
+    residual = ResidualStream()(clip)
+    assert torch.all(residual[:, 0] == 0)
+    torch.testing.assert_close(residual[:, 2], clip[:, 2] - clip[:, 1])
+    streams = InputStreams(("rgb", "residual"))
+    assert streams.out_channels == 6 and streams(clip).shape == (2, 4, 6, 8, 8)
+    encoder = build_encoder("resnet18", output_stride=8, in_channels=6)
+    stem = encoder.body.stem[0]
+    assert isinstance(stem, FusedStem) and stem.extra.weight.std() < 0.5 * stem.rgb.weight.std()
+    with pytest.raises(ConfigError, match="input_streams"):
+        InputStreams(("rgb", "flow"))
+
+
+def test_frozen_backbone_keeps_batchnorm_in_eval_and_stream_filters_trainable():
+    encoder = build_encoder("resnet18", freeze=True, output_stride=8, in_channels=6)
+    assert not encoder.body.stem[1].training  # from construction on, not only after .train()
+    encoder.train()
+    stem = encoder.body.stem[0]
+    frozen = [p for n, p in encoder.named_parameters() if "extra" not in n]
+    assert frozen and not any(p.requires_grad for p in frozen) and stem.extra.weight.requires_grad
+    bns = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns)
+    before = bns[0].running_mean.clone()
+    encoder(torch.randn(2, 6, 32, 32)).sum().backward()
+    torch.testing.assert_close(bns[0].running_mean, before)
+    assert stem.extra.weight.grad is not None and stem.rgb.weight.grad is None
+
+
+def _offline(monkeypatch, tmp_path: Path) -> Path:
+    """An empty torch hub cache in tmp_path and a download that fails like having no network."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def test_pretrained_offline_names_the_file_and_the_switch(monkeypatch, tmp_path):
+    folder = _offline(monkeypatch, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        build_model(tiny(pretrained=True))
+    message = str(info.value)
+    assert "resnet18-f37072fd.pth" in message and str(folder) in message
+    assert "model.pretrained=false" in message and "\n" not in message
+
+
+def test_pretrained_loads_from_the_hub_cache_without_network(monkeypatch, tmp_path):
+    folder = _offline(monkeypatch, tmp_path)
+    weights = tv.EfficientNet_B0_Weights.DEFAULT
+    state = tv.efficientnet_b0().state_dict()
+    folder.mkdir(parents=True)
+    torch.save(state, folder / Path(weights.url).name)
+    encoder = build_encoder("efficientnet_b0", pretrained=True, output_stride=8)
+    torch.testing.assert_close(encoder.body.features0[0].weight, state["features.0.0.weight"])
+
+
+# ----------------------------------------------------------------------------------------- classifiers
+
+OPTIONS = {
+    "last": {},
+    "mean": {"pooling": "mean"},
+    "attention": {"pooling": "attention"},
+    "bidirectional-last": {"convlstm": {"bidirectional": True}},
+    "bidirectional-attention": {"convlstm": {"bidirectional": True}, "pooling": "attention"},
+    "residual-stride8": {"input_streams": ("rgb", "residual"), "output_stride": 8},
+    "stride16-kernel2-dropout": {"output_stride": 16, "convlstm": {"kernel_size": 2, "dropout": 0.2}},
+    "one-layer": {"convlstm": {"hidden_channels": (8,), "num_layers": 1}},
+    "efficientnet_b0": {"backbone": "efficientnet_b0", "output_stride": 16},
+    "frame": {"temporal": "frame"},
+    "frame-residual": {"temporal": "frame", "input_streams": ("rgb", "residual"), "backbone": "efficientnet_b2"},
+}
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_classifier_shapes_for_every_option(name):
+    cfg = tiny(**OPTIONS[name])
+    model = build_model(cfg)
+    B, T, size = 2, 3, 64
+    clip = torch.randn(B, T, 3, size, size)
+    logits = model(clip)
+    feats = model.forward_features(clip)
+    side = math.ceil(size / cfg.output_stride)
+    dim = model.embed_dim
+    assert logits.shape == (B, 2) and torch.isfinite(logits).all()
+    assert feats.embedding.shape == (B, dim) and feats.sequence.shape == (B, T, dim)
+    assert feats.maps.shape[:2] == (B, T) and feats.maps.shape[-2:] == (side, side)
+    assert model.forward_head(feats.sequence).shape == (B, T, 2)
+    assert model.forward_timeline(clip).shape == (B, T, 2)
+    if cfg.pooling == "attention" and cfg.temporal == "convlstm":
+        assert feats.attention.shape == (B, T)
+        torch.testing.assert_close(feats.attention.sum(1), torch.ones(B))
+    else:
+        assert feats.attention is None
+    expected = ConvLSTMClassifier if cfg.temporal == "convlstm" else FrameClassifier
+    assert type(model) is expected
+
+
+def test_bidirectional_last_pooling_takes_each_directions_final_step():
+    sequence = torch.randn(2, 5, 8)  # forward half = channels 0..3, backward half = 4..7
+    embedding, attention = LastPooling(8, num_directions=2)(sequence)
+    torch.testing.assert_close(embedding, torch.cat([sequence[:, -1, :4], sequence[:, 0, 4:]], dim=1))
+    assert attention is None
+    torch.testing.assert_close(LastPooling(8)(sequence)[0], sequence[:, -1])
+
+
+def test_gradients_reach_the_first_layer():
+    model = build_model(tiny(input_streams=("rgb", "residual"), output_stride=8, pooling="attention"))
+    model(torch.randn(2, 3, 3, 32, 32)).logsumexp(1).sum().backward()
+    stem = model.encoder.body.stem[0]
+    for param in (stem.rgb.weight, stem.extra.weight, model.convlstm.cells[0].input_conv.weight):
+        assert param.grad is not None and param.grad.abs().sum() > 0
+
+
+def test_frame_baseline_averages_per_frame_logits():
+    model = build_model(tiny(temporal="frame", output_stride=16)).eval()
+    clip = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        timeline, logits = model.forward_timeline(clip), model(clip)
+        from_embedding = model.forward_head(model.forward_features(clip).embedding)
+    torch.testing.assert_close(logits, timeline.mean(1))
+    torch.testing.assert_close(logits, from_embedding, atol=1e-5, rtol=1e-5)
+
+
+def test_classifier_timeline_can_run_in_chunks():
+    model = build_model(tiny(output_stride=16)).eval()
+    clip = torch.randn(1, 5, 3, 32, 32)
+    with torch.no_grad():
+        whole = model.forward_features(clip)
+        first = model.forward_features(clip[:, :2])
+        second = model.forward_features(clip[:, 2:], first.state)
+    torch.testing.assert_close(torch.cat([first.sequence, second.sequence], 1), whole.sequence,
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_channels_last_model_and_input_give_the_same_logits():
+    model = build_model(tiny(input_streams=("rgb", "residual"), output_stride=16)).eval()
+    clip = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        reference = model(clip)
+        model = model.to(memory_format=torch.channels_last)
+        frames_last = clip.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (2, 3))
+        torch.testing.assert_close(model(frames_last), reference, atol=1e-4, rtol=1e-4)
+
+
+def test_summary_is_one_line_and_leaves_batchnorm_stats_alone():
+    model = build_model(tiny(freeze_backbone=True, output_stride=16))
+    bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    line = summarize(model, (1, 2, 3, 32, 32))
+    assert "\n" not in line and "params" in line and "trainable" in line and "FLOPs per clip 2x3x32x32" in line
+    torch.testing.assert_close(bn.running_mean, before)
+    assert model.training
+
+
+@pytest.mark.slow
+def test_seed_model_forward_backward_on_cpu():
+    model = build_model(ModelConfig(pretrained=False))  # resnet18, hidden [64, 128], 2 layers
+    clip = torch.randn(2, 16, 3, 224, 224)
+    loss = nn.functional.cross_entropy(model(clip), torch.tensor([0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.encoder.body.stem[0].weight.grad.abs().sum() > 0
+    assert model.convlstm.out_channels == 128 and model.head.in_features == 128

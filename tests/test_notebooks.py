@@ -1,0 +1,223 @@
+"""The notebooks: committed clean (no outputs, one literal `parameters` cell, no def/class), the rules and
+tools in lab.notebooks, and (slow) a headless papermill run of every notebook on tiny data.
+
+nbval executes the notebooks with their defaults separately: `pytest tests --nbval-lax notebooks` (make test).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from _fixtures import ROOT
+from lab.notebooks import (NotebookError, discover_notebooks, enter_project, find_checkpoint, lint_notebook,
+                           literal_parameters, notebook_parameters, parse_param, run_notebooks, select_notebooks,
+                           split_dir, strip_outputs)
+
+NOTEBOOKS = discover_notebooks(ROOT)
+OURS = ("01_data_exploration", "02_training", "03_evaluation", "04_error_analysis")
+
+
+def _notebook(path, *cells, params="x = 1"):
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells.append(new_markdown_cell("# title"))
+    nb.cells.append(new_code_cell(params, metadata={"tags": ["parameters"]}))
+    nb.cells += list(cells)
+    nbformat.write(nb, path)
+    return path
+
+
+# ------------------------------------------------------------------------------------ committed notebooks
+
+
+def test_the_numbered_notebooks_exist():
+    names = [p.stem for p in NOTEBOOKS]
+    assert all(name in names for name in OURS), names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_notebook_follows_the_rules(path):
+    assert lint_notebook(path) == []
+    nbformat.validate(nbformat.read(path, as_version=4))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_finds_the_project_and_runs_anywhere(path):
+    params = notebook_parameters(path)
+    assert params.get("project_dir", "missing") is None  # found from the kernel's cwd unless passed
+    source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    assert "enter_project(project_dir)" in source
+    assert "sys.path" not in source  # the installed package, never path hacks
+
+
+def test_chained_notebooks_share_run_name_and_checkpoint_layout():
+    params = {p.stem: notebook_parameters(p) for p in NOTEBOOKS}
+    for name in OURS[1:]:
+        assert params[name]["run_name"] == "notebooks"
+    assert params["03_evaluation"]["checkpoint"] is None and params["04_error_analysis"]["checkpoint"] is None
+    assert params["01_data_exploration"]["make_synthetic_if_missing"] is True
+    assert params["01_data_exploration"]["data_dir"] == params["02_training"]["data_dir"]
+
+
+# ----------------------------------------------------------------------------------------------- the rules
+
+
+def test_lint_reports_each_broken_rule(tmp_path):
+    with_output = new_code_cell("print(1)", execution_count=3, outputs=[new_output("stream", name="stdout", text="1")])
+    path = _notebook(tmp_path / "bad.ipynb", with_output, new_code_cell("def helper():\n    return 1"),
+                     new_code_cell("class Thing:\n    pass"), params="x = 1\ny = len([1])")
+    problems = "\n".join(lint_notebook(path))
+    assert "outputs" in problems and "def helper" in problems and "class Thing" in problems
+    assert "'y' is not a literal" in problems
+
+    two = _notebook(tmp_path / "two.ipynb", new_code_cell("z = 2", metadata={"tags": ["parameters"]}))
+    assert any("exactly one cell tagged 'parameters'" in p for p in lint_notebook(two))
+    late = _notebook(tmp_path / "late.ipynb")
+    nb = nbformat.read(late, as_version=4)
+    nb.cells[1:1] = [new_code_cell("a = 1"), new_code_cell("b = 2"), new_code_cell("c = 3")]
+    nbformat.write(nb, late)
+    assert any("near the top" in p for p in lint_notebook(late))
+    equals = _notebook(tmp_path / "equals.ipynb", params='a = None  # None = default\nb = ["x=1"]')
+    assert [p for p in lint_notebook(equals) if "more than one '='" in p][0].startswith("parameters cell line 1")
+    assert len(lint_notebook(equals)) == 2
+    magic = _notebook(tmp_path / "magic.ipynb", new_code_cell("%matplotlib inline\nimport os"))
+    assert lint_notebook(magic) == []
+
+
+def test_literal_parameters_accepts_only_name_equals_literal():
+    assert literal_parameters('a = 1\nb = -2.5\nc = None\nd = ["x=1", "y"]\ne = {"k": [1, 2]}\nf = "s"  # note') == {
+        "a": 1, "b": -2.5, "c": None, "d": ["x=1", "y"], "e": {"k": [1, 2]}, "f": "s"}
+    for bad in ("import os", "a = b = 1", "a = Path('x')", "a = f'{1}'", "a += 1", "print(1)", "a, b = 1, 2"):
+        with pytest.raises(NotebookError):
+            literal_parameters(bad)
+
+
+def test_strip_outputs_cleans_and_is_idempotent(tmp_path):
+    cell = new_code_cell("print(1)", execution_count=1, outputs=[new_output("stream", name="stdout", text="1")])
+    cell.metadata["execution"] = {"iopub.status.busy": "2024"}
+    path = _notebook(tmp_path / "run.ipynb", cell)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["papermill"] = {"duration": 1.0}
+    nbformat.write(nb, path)
+    assert lint_notebook(path)
+    assert strip_outputs(path) is True
+    assert lint_notebook(path) == []
+    nb = nbformat.read(path, as_version=4)
+    assert "papermill" not in nb.metadata and "execution" not in nb.cells[2].metadata
+    assert nb.cells[1].metadata["tags"] == ["parameters"]  # tags survive
+    assert strip_outputs(path) is False
+
+
+# ------------------------------------------------------------------------------------- working directory
+
+
+def _project(tmp_path):
+    root = tmp_path / "proj"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "data_config.yaml").write_text("data: {}\n")
+    (root / "notebooks").mkdir()
+    return root
+
+
+def test_enter_project_finds_the_root_from_notebooks_or_takes_it(tmp_path, monkeypatch):
+    root = _project(tmp_path)
+    monkeypatch.chdir(root / "notebooks")
+    assert enter_project(None) == root.resolve() and os.getcwd() == str(root.resolve())
+    monkeypatch.chdir(tmp_path)
+    assert enter_project(str(root)) == root.resolve()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotebookError, match="project_dir"):
+        enter_project(None)  # tmp_path has no config/ above it
+    with pytest.raises(NotebookError, match="has no config"):
+        enter_project(tmp_path)
+
+
+def test_checkpoint_and_split_paths(tmp_path, synth_root):
+    with pytest.raises(NotebookError, match="02_training"):
+        find_checkpoint(None, "nope", tmp_path)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "best.pth").write_bytes(b"x")
+    assert find_checkpoint(None, "r", tmp_path) == tmp_path / "r" / "best.pth"
+    assert find_checkpoint(tmp_path / "r" / "best.pth") == tmp_path / "r" / "best.pth"
+    from _fixtures import tiny_config
+
+    cfg = tiny_config(synth_root)
+    assert split_dir(cfg, "test") == synth_root / "test"
+    assert split_dir(cfg, "val", "elsewhere") == Path("elsewhere/val")
+    with pytest.raises(NotebookError):
+        split_dir(cfg, "dev")
+
+
+# ----------------------------------------------------------------------------------------- headless runs
+
+
+def test_parse_param_reads_yaml_values():
+    assert parse_param("epochs=20") == ("epochs", 20)
+    assert parse_param("device=cuda") == ("device", "cuda")
+    assert parse_param("overrides=[training.batch_size=4, model.pooling=mean]") == (
+        "overrides", ["training.batch_size=4", "model.pooling=mean"])
+    assert parse_param("checkpoint=") == ("checkpoint", "")
+    assert parse_param("checkpoint=null") == ("checkpoint", None)
+    for bad in ("epochs", "=3", "two words=1"):
+        with pytest.raises(NotebookError):
+            parse_param(bad)
+
+
+def test_select_notebooks_by_number_or_prefix():
+    assert [p.stem for p in select_notebooks(NOTEBOOKS, ["02"])] == ["02_training"]
+    assert [p.stem for p in select_notebooks(NOTEBOOKS, ["03_eval", "01"])] == ["01_data_exploration", "03_evaluation"]
+    assert select_notebooks(NOTEBOOKS, None) == NOTEBOOKS
+    with pytest.raises(NotebookError, match="no notebook matches"):
+        select_notebooks(NOTEBOOKS, ["99"])
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(NotebookError, match="epoch.*declare"):
+        run_notebooks("x", out_dir=tmp_path, parameters={"epoch": 3}, project_dir=ROOT)
+    assert not any(tmp_path.iterdir())
+    proc = subprocess.run([sys.executable, "-m", "lab.cli", "notebooks", "--param", "epoch=3", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown notebook parameter(s) epoch"), proc.stderr
+
+
+def test_strip_command_cleans_a_project(tmp_path):
+    root = _project(tmp_path)
+    cell = new_code_cell("1", execution_count=1, outputs=[new_output("execute_result", data={"text/plain": "1"})])
+    path = _notebook(root / "notebooks" / "01_x.ipynb", cell)
+    proc = subprocess.run([sys.executable, "-m", "lab.notebooks", "--strip"], cwd=root / "notebooks",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "stripped notebooks/01_x.ipynb" in proc.stdout and lint_notebook(path) == []
+
+
+@pytest.mark.slow
+def test_papermill_runs_every_notebook_on_tiny_data(tmp_path):
+    """All notebooks, headless, from the project root, with tiny parameters and every output under tmp_path."""
+    small = ["sequence.length=4", "sequence.stride=4", "image.height=32", "image.width=32", "model.output_stride=8",
+             "model.convlstm.hidden_channels=[8,8]", "training.batch_size=4", "device=cpu"]
+    params = {"data_dir": str(tmp_path / "data"), "checkpoint_dir": str(tmp_path / "checkpoints"),
+              "log_dir": str(tmp_path / "logs"), "reports_dir": str(tmp_path / "reports"),
+              "checkpoint": str(tmp_path / "checkpoints" / "nbtest" / "best.pth"),
+              "synthetic_train": 2, "synthetic_val": 2, "synthetic_test": 2, "synthetic_frames": 8,
+              "synthetic_size": 32, "samples_per_class": 1, "energy_items_per_class": 2, "sampler_draws": 100,
+              "overrides": small, "epochs": 1, "baseline_epochs": 1, "device": "cpu", "progress": False}
+    out = tmp_path / "executed"
+    written = run_notebooks("nbtest", out_dir=out, parameters=params, project_dir=ROOT)
+
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for path in written:
+        assert path.with_suffix(".html").stat().st_size > 10_000
+        nb = nbformat.read(path, as_version=4)
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+        assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert (tmp_path / "data" / "train" / "manifest.csv").is_file()
+    assert (tmp_path / "checkpoints" / "nbtest" / "best.pth").is_file()
+    assert (tmp_path / "checkpoints" / "nbtest_frame_baseline" / "best.pth").is_file()
+    report = tmp_path / "reports" / "nbtest"
+    for name in ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md"):
+        assert (report / name).is_file(), name
+    assert json.loads((report / "metrics.json").read_text())["n_videos"] == 4

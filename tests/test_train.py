@@ -1,0 +1,88 @@
+"""Training loop: checkpoints, history, TensorBoard, schedules, resume, DDP."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lab.checkpoint import read_checkpoint
+from lab.config import SchedulerConfig
+from lab.distributed import DistInfo, DistributedWeightedSampler
+from lab.train import build_scheduler, fit
+
+from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
+
+
+def test_fit_writes_best_last_history_and_tensorboard(tiny_run):
+    h = tiny_run.history
+    assert list(h["epoch"]) == [1, 2]
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "lr"} <= set(h.columns)
+    assert tiny_run.best_path.is_file() and tiny_run.last_path.is_file()
+    assert (tiny_run.best_path.parent.parent / "best.pth").is_file()  # published for the seed's commands
+    assert any(tiny_run.log_dir.glob("events.out.tfevents.*"))
+    last = read_checkpoint(tiny_run.last_path)
+    assert last["epoch"] == 2 and len(last["history"]) == 2 and last["config"]["sequence"]["length"] == 4
+    best = read_checkpoint(tiny_run.best_path)
+    assert best["epoch"] == tiny_run.best_epoch
+    assert best["metrics"]["val_roc_auc"] == pytest.approx(h.set_index("epoch").loc[best["epoch"], "val_auc"])
+
+
+def _lrs(kind, warmup, epochs=4, steps=5):
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, SchedulerConfig(type=kind, warmup_epochs=warmup), epochs, steps, 1.0)
+    out = []
+    for _ in range(epochs * steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_warmup_then_cosine():
+    lrs = _lrs("cosine", warmup=1)
+    assert lrs[0] < lrs[4] and max(lrs) == pytest.approx(1.0, abs=1e-6)
+    peak = lrs.index(max(lrs))
+    assert peak == 5 and all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 0.05
+
+
+def test_onecycle_and_constant():
+    one = _lrs("onecycle", warmup=1)
+    assert one[0] < max(one) and one[-1] < one[len(one) // 2]
+    assert set(_lrs("none", warmup=0)) == {1.0}
+
+
+def test_resume_continues_from_the_next_epoch(synth_root, tmp_path):
+    cfg = tiny_config(synth_root, "training.epochs=1")
+    first = fit(cfg, run_name="r", checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "logs", progress=False)
+    resumed = fit(cfg.replace("training.epochs=2"), run_name="r", checkpoint_dir=tmp_path / "ck",
+                  log_dir=tmp_path / "logs", resume=first.last_path, progress=False)
+    assert list(resumed.history["epoch"]) == [1, 2]
+    assert resumed.history.iloc[0].to_dict() == first.history.iloc[0].to_dict()
+    assert read_checkpoint(resumed.last_path)["epoch"] == 2
+
+
+def test_distributed_weighted_sampler_splits_one_balanced_draw():
+    weights = [1.0] * 10 + [9.0]  # item 10 is the rare class
+    ranks = [list(DistributedWeightedSampler(weights, 400, DistInfo(r, 2, r), seed=1)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 200
+    both = ranks[0] + ranks[1]
+    assert 0.35 < both.count(10) / len(both) < 0.65  # 9/19 of the mass
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_two_cpu_processes(synth_root, tmp_path):
+    overrides = [*TINY_OVERRIDES, "training.epochs=1", *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test"))]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train.py"), "--run-name", "ddp", "--checkpoint-dir", str(tmp_path / "ck"),
+           "--log-dir", str(tmp_path / "logs"), "--no-progress"]
+    for o in overrides:
+        cmd += ["--set", o]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = read_checkpoint(tmp_path / "ck" / "ddp" / "best.pth")
+    assert ckpt["epoch"] == 1
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped, loads anywhere
+    assert proc.stdout.count("best epoch") == 1  # rank 0 alone reports
