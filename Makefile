@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-RUN    ?= demo
+NB_RUN ?= notebooks
+NB_ARGS ?=
 
 .PHONY: setup test test-fast demo notebooks bench lab clean
 
@@ -14,17 +15,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Every test, the notebooks included (nbval executes them in order: 02 writes the checkpoint 03-05 read).
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m pytest tests -m "not slow and not browser"
 
 demo: setup
 	$(VENV)/bin/lab demo
 
 notebooks: setup
-	$(VENV)/bin/lab notebooks --run-name $(RUN)
+	$(VENV)/bin/lab notebooks --run-name $(NB_RUN) $(NB_ARGS)
 
 bench: setup
 	$(VENV)/bin/lab bench
@@ -33,4 +35,4 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf data/train data/val data/test checkpoints/* logs reports/demo
+	rm -rf data/train data/val data/test data/notebooks checkpoints/* logs reports/demo* reports/notebooks

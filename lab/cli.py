@@ -211,6 +211,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lab.bench import format_table, run_bench
+
+    table = run_bench(quick=args.quick, out_dir=args.out)
+    print(format_table(table))
+    print(f"wrote {Path(args.out) / 'bench.md'} and {Path(args.out) / 'bench.json'}")
+    return 0
+
+
 def cmd_notebooks(args: argparse.Namespace) -> int:
     from lab.notebooks import command
 
@@ -265,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     _common(p)
     p.set_defaults(fn=cmd_summary)
+
+    p = sub.add_parser("bench", help="time fast paths against their baselines side by side; write reports/bench/")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, under a minute: a smoke run, not a measurement")
+    p.add_argument("--out", default="reports/bench", help="folder for bench.md and bench.json (default reports/bench)")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_bench)
 
     from lab.notebooks import add_arguments as notebook_arguments  # light: papermill loads only when run
 

@@ -83,13 +83,15 @@ class FusedStem(nn.Module):
     x (N, 3 + extra, H, W) -> (N, rgb.out_channels, H', W').
     """
 
-    def __init__(self, rgb: nn.Conv2d, extra_channels: int):
+    def __init__(self, rgb: nn.Conv2d, extra_channels: int, small_init: bool = True):
         super().__init__()
         self.rgb = rgb
         self.extra = nn.Conv2d(extra_channels, rgb.out_channels, rgb.kernel_size, rgb.stride, rgb.padding,
                                rgb.dilation, bias=False)
+        # Beside pretrained RGB filters, start small; beside random ones there is nothing to protect, and a
+        # full-scale start lets the (often decisive) temporal stream be heard from the first step.
         with torch.no_grad():
-            nn.init.normal_(self.extra.weight, std=0.1 * rgb.weight.std().item())
+            nn.init.normal_(self.extra.weight, std=(0.1 if small_init else 1.0) * rgb.weight.std().item())
 
     def forward(self, x: Tensor) -> Tensor:
         rgb_channels = self.rgb.in_channels
@@ -156,7 +158,8 @@ class FrameEncoder(nn.Module):
     a `FusedStem` are new and always train.
     """
 
-    def __init__(self, stages: Stages, output_stride: int = 32, in_channels: int = 3, freeze: bool = False):
+    def __init__(self, stages: Stages, output_stride: int = 32, in_channels: int = 3, freeze: bool = False,
+                 pretrained: bool = False):
         super().__init__()
         kept = [(name, module) for name, module, stride in stages if stride <= output_stride]
         if stages[len(kept) - 1][2] != output_stride:
@@ -170,7 +173,8 @@ class FrameEncoder(nn.Module):
         first_name, first = next((n, m) for n, m in self.body.named_modules() if isinstance(m, nn.Conv2d))
         self.in_channels = in_channels
         if in_channels > first.in_channels:
-            self.body.set_submodule(first_name, FusedStem(first, in_channels - first.in_channels))
+            self.body.set_submodule(first_name, FusedStem(first, in_channels - first.in_channels,
+                                                                 small_init=pretrained))
         self.train()  # a frozen backbone's BatchNorm starts in eval mode too
 
     def train(self, mode: bool = True) -> FrameEncoder:
@@ -190,4 +194,4 @@ def build_encoder(backbone: str, pretrained: bool = False, freeze: bool = False,
     """The named torchvision backbone as a `FrameEncoder` (see `BACKBONES` for the names)."""
     if backbone not in BACKBONES:
         raise ConfigError(f"config key 'model.backbone' = {backbone!r}: allowed are {', '.join(BACKBONES)}")
-    return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze)
+    return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze, pretrained)

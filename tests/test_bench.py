@@ -1,0 +1,31 @@
+"""`lab bench --quick` runs every case end to end and writes its report. No speed assertions: timing
+targets live in the benchmark's printed ratios, never in unit tests."""
+import json
+import math
+
+import pytest
+
+from _fixtures import ROOT
+
+
+@pytest.mark.slow
+def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch):
+    from lab.bench import CASES, COLUMNS, format_table, run_bench
+
+    monkeypatch.chdir(ROOT)  # the demo config paths are relative to the repository, as for `lab demo`
+    table = run_bench(quick=True, out_dir=tmp_path)
+
+    assert list(table.columns) == list(COLUMNS)
+    expected = set(CASES[:5]) | ({CASES[5]} if "cuda" in set(table["device"]) else set())
+    assert set(table["case"]) == expected
+    assert len(table[table["case"] == "convlstm input conv"]) >= 4  # 4x4, 7x7, 14x14, 28x28
+    for column in ("a_value", "b_value", "ratio"):
+        assert all(math.isfinite(v) and v > 0 for v in table[column]), table[["case", column]]
+    assert set(table["ratio_is"]) <= {"speed-up", "b / a"}
+
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["quick"] is True and len(saved["rows"]) == len(table)
+    assert {"torch", "cpu_count", "devices"} <= set(saved["machine"])
+    md = (tmp_path / "bench.md").read_text()
+    assert all(case in md for case in expected)
+    assert all(case in format_table(table) for case in expected)
