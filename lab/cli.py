@@ -6,6 +6,7 @@ the traceback instead. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -89,6 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = fit(cfg, run_name=run_name, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
                  resume=args.resume, publish_best=Path(args.checkpoint_dir) / "best.pth",
                  progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return 0
     print(f"best epoch {result.best_epoch}: val AUC {result.best_metrics.get('val_roc_auc', float('nan')):.4f}, "
           f"threshold {result.threshold:.3f}")
     print(f"checkpoints: {result.best_path} (also {Path(args.checkpoint_dir) / 'best.pth'}), {result.last_path}")

@@ -88,8 +88,6 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
     out = Path(reports_dir) / "demo"
     (out / "ablation.md").write_text("# Does time help? (test split of the synthetic dataset)\n\n" + table + "\n")
     (out / "ablation.json").write_text(json.dumps(rows, indent=2))
-    report = out / "report.md"
-    report.write_text(report.read_text() + "\n## Ablation: does time help?\n\n" + table + "\n")
     print("[3/4] ablation (test split):\n" + table)
 
     video = sorted((root / "test" / "fake").glob("*.mp4")) + sorted((root / "test" / "real").glob("*.mp4"))

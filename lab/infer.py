@@ -131,7 +131,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
 
 def inference_video(video_path: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:
     """The seed's name: score a video file (frames decoded with OpenCV, sliding windows, ensemble)."""
-    if not is_video(video_path) or not Path(video_path).is_file():
+    if Path(video_path).exists() and (not is_video(video_path) or not Path(video_path).is_file()):
         raise DataError(f"'{video_path}' is not a video file ({', '.join(sorted(VIDEO_EXTS))})")
     return predict(video_path, model, config, **kwargs)
 
