@@ -16,13 +16,13 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import cv2
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ from lab.infer import predict
 from lab.model import ConvLSTM, build_model
 from lab.synth import SynthSpec, generate, render_video
 from lab.transforms import build_transform
+from lab.video import write_video
 
 COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
@@ -62,7 +63,7 @@ class Sizes:
     gpu_steps: int
 
 
-FULL = Sizes(repeats=7, lstm_batch=2, lstm_steps=16, video_frames=96, long_factor=4, loader_videos=16,
+FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, long_factor=4, loader_videos=32,
              train_batch=8, gpu_side=224, gpu_steps=16)
 QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, long_factor=4, loader_videos=2,
               train_batch=2, gpu_side=64, gpu_steps=4)
@@ -135,19 +136,9 @@ def bench_convlstm_input(device: torch.device, sizes: Sizes) -> list[dict]:
     return rows
 
 
-def write_video(path: Path, frames: int, seed: int = 0) -> Path:
+def synthetic_video(path: Path, frames: int, seed: int = 0) -> Path:
     """A synthetic real video of `frames` 64x64 frames, encoded mp4v with OpenCV."""
-    video = render_video(seed, family=None, frames=frames, height=VIDEO_SIDE, width=VIDEO_SIDE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (VIDEO_SIDE, VIDEO_SIDE))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write mp4v video {path}")
-    try:
-        for frame in video:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return path
+    return write_video(path, render_video(seed, family=None, frames=frames, height=VIDEO_SIDE, width=VIDEO_SIDE))
 
 
 STREAM_OVERRIDES = ("sequence.length=8", "sequence.stride=2")  # heavy overlap: each frame is in 4 windows
@@ -217,7 +208,7 @@ def memory_probe(short: str, long: str) -> dict[str, float]:
 def bench_memory(sizes: Sizes, short: Path, long: Path) -> list[dict]:
     """2b. Does streaming prediction's memory grow with the video's length? Measured in a fresh process,
     so the peaks of the other cases do not hide it."""
-    code = f"import json; from lab.bench import memory_probe; print(json.dumps(memory_probe({str(short)!r}, {str(long)!r})))"
+    code = f"import json, lab.bench as b; print(json.dumps(b.memory_probe({str(short)!r}, {str(long)!r})))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed:\n{proc.stderr}")
@@ -228,14 +219,10 @@ def bench_memory(sizes: Sizes, short: Path, long: Path) -> list[dict]:
         _row(CASES[2], f"tracemalloc peak during one predict call (Python objects + numpy frame buffers): "
                        f"{(m['traced_long'] - m['traced_short']) * 2 ** 20 / (n_long - n_short):.0f} bytes per "
                        "extra frame", "cpu", a, b, "MiB", m["traced_short"], m["traced_long"], "b / a"),
-        _row(CASES[2], f"ru_maxrss of a fresh process after the short, then the long video (after warm-up "
-                       f"{m['rss_warm']:.0f} MiB)", "cpu", a, b, "MiB", m["rss_short"], m["rss_long"], "b / a"),
+        _row(CASES[2], f"ru_maxrss of a fresh process after the short, then the long video: "
+                       f"{m['rss_long'] - m['rss_short']:+.1f} MiB (most of it is the imported libraries)", "cpu",
+             a, b, "MiB", m["rss_short"], m["rss_long"], "b / a"),
     ]
-
-
-def _drain(loader: DataLoader) -> None:
-    for _ in loader:
-        pass
 
 
 def bench_loader(sizes: Sizes, root: Path) -> list[dict]:
@@ -245,7 +232,7 @@ def bench_loader(sizes: Sizes, root: Path) -> list[dict]:
     ds = build_dataset(root / "train", cfg.sequence, cfg.image, cfg.augmentation, train=True)
     loaders = {n: DataLoader(ds, batch_size=cfg.training.batch_size, shuffle=True, num_workers=n,
                              persistent_workers=n > 0) for n in (0, 2)}
-    t = interleaved({f"{n} workers": lambda n=n: _drain(loaders[n]) for n in loaders}, sizes.repeats)
+    t = interleaved({f"{n} workers": lambda n=n: deque(loaders[n], maxlen=0) for n in loaders}, sizes.repeats)
     del loaders  # stops the worker processes
     setting = (f"{len(ds)} windows/epoch of T={cfg.sequence.length} from {len(ds.items)} synthetic "
                f"{VIDEO_SIDE}x{VIDEO_SIDE} items (mp4/jpg/png), train transform to "
@@ -298,7 +285,8 @@ def bench_gpu_forward(device: torch.device, sizes: Sizes) -> list[dict]:
                 model(clips)
         return run
 
-    where = f"{cfg.model.backbone} + ConvLSTM {list(cfg.model.convlstm.hidden_channels)}, batch 8 x T={steps} at {side}x{side}, forward"
+    where = (f"{cfg.model.backbone} + ConvLSTM {list(cfg.model.convlstm.hidden_channels)}, batch 8 x T={steps} "
+             f"at {side}x{side}, forward")
     t = interleaved({"fp32": forward(contiguous, fp32), "amp": forward(contiguous, amp)}, sizes.repeats, device)
     u = interleaved({"contiguous": forward(contiguous, amp), "channels_last": forward(channels_last, amp)},
                     sizes.repeats, device)
@@ -334,8 +322,8 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
 
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
         work = Path(tmp)
-        short = write_video(work / "one" / "real" / "video.mp4", sizes.video_frames)
-        long = write_video(work / "long" / "real" / "video.mp4", sizes.video_frames * sizes.long_factor)
+        short = synthetic_video(work / "one" / "real" / "video.mp4", sizes.video_frames)
+        long = synthetic_video(work / "long" / "real" / "video.mp4", sizes.video_frames * sizes.long_factor)
         for device in devices:
             run(f"{CASES[0]} ({device})", lambda: bench_convlstm_input(device, sizes))
             run(f"{CASES[1]} ({device})", lambda: bench_streaming(device, sizes, short))
@@ -375,7 +363,8 @@ def write_report(table: pd.DataFrame, meta: dict, out_dir: str | Path) -> Path:
              f"Method: {meta['method']}. Ratio `speed-up` = how many times faster b is than a; `b / a` = the plain "
              "quotient (for the training step: the cost of the ConvLSTM over the frame-only model; for memory: "
              "the growth from the short to the long video).", "",
-             "| case | device | a | b | unit | a | b | ratio | ratio is | setting |", "|---|---|---|---|---|---:|---:|---:|---|---|"]
+             "| case | device | a | b | unit | a value | b value | ratio | ratio is | setting |",
+             "|---|---|---|---|---|---:|---:|---:|---|---|"]
     lines += [f"| {r.case} | {r.device} | {r.a} | {r.b} | {r.unit} | {r.a_value:.4g} | {r.b_value:.4g} | "
               f"{r.ratio:.2f}x | {r.ratio_is} | {r.setting} |" for r in table.itertuples()]
     (out / "bench.md").write_text("\n".join(lines) + "\n")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lab.errors import ConfigError, DataError
+from lab.video import write_video
 
 # Each family names the region attributes whose phases are re-drawn per frame in its fakes:
 # color_flicker: the region's RGB colour; boundary_jitter: its centre, semi-axes and tilt (the pasted boundary);
@@ -203,18 +204,6 @@ def _write_frames(folder: Path, video: np.ndarray, fmt: str) -> None:
             raise DataError(f"could not write {path}")
 
 
-def _write_mp4(path: Path, video: np.ndarray, fps: int) -> None:
-    height, width = video.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-    if not writer.isOpened():
-        raise DataError(f"OpenCV cannot write mp4v video {path}")
-    try:
-        for frame in video:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-
-
 def _formats(n: int, spec: SynthSpec, rng: np.random.Generator) -> list[str]:
     """Storage format of items 0..n-1 of a class; both classes of a split share it, so format says nothing."""
     n_mp4 = int(n * spec.mp4_fraction + 0.5)
@@ -242,7 +231,7 @@ def _write_split(split_dir: Path, split_index: int, spec: SynthSpec) -> pd.DataF
             fmt = formats[i]
             item = f"{cls}/{family}__{number + 1:04d}" + (".mp4" if fmt == "mp4" else "")
             if fmt == "mp4":
-                _write_mp4(split_dir / item, video, spec.fps)
+                write_video(split_dir / item, video, spec.fps)
             else:
                 _write_frames(split_dir / item, video, fmt)
             rows.append((item, label, family, f"synth-{kind}", spec.frames, spec.height, spec.width, fmt))

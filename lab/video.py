@@ -93,6 +93,23 @@ def write_image(path: str | Path, frame_rgb: np.ndarray, quality: int = 95) -> P
 # ------------------------------------------------------------------------------------------- videos
 
 
+def write_video(path: str | Path, frames_rgb: np.ndarray, fps: float = 12.0, fourcc: str = "mp4v") -> Path:
+    """Encode RGB uint8 `(T, H, W, 3)` frames with OpenCV (mp4v: the wheels cannot write H.264).
+    mp4v drops an odd last row/column, so give even sizes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames_rgb.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
+    if not writer.isOpened():
+        raise DataError(f"OpenCV cannot write a {fourcc} video at '{path}'")
+    try:
+        for frame in frames_rgb:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
 def _open_capture(path: Path) -> cv2.VideoCapture:
     if not path.is_file():
         raise DataError(f"video '{path}' does not exist")
