@@ -41,6 +41,9 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint should be as readable as any file
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
@@ -82,18 +85,25 @@ def save_checkpoint(
     epoch: int,
     path: str | Path,
     *,
-    config: Config,
+    config: Config | None = None,
     metrics: dict[str, float] | None = None,
     threshold: float = 0.5,
     **extra: Any,
 ) -> Path:
-    """Write a self-describing checkpoint atomically. `extra` holds resume state (scheduler, rng, ...)."""
+    """Write a self-describing checkpoint atomically. `extra` holds resume state (scheduler, rng, ...).
+
+    `config` defaults to the model's own section (`model.cfg`) inside an otherwise default Config, so the
+    seed's `save_checkpoint(model, optimizer, epoch, path)` still writes a file `load_model` can rebuild.
+    """
+    if config is None:
+        model_cfg = getattr(unwrap(model), "cfg", None)
+        config = Config(model=model_cfg) if model_cfg is not None else None
     payload = {
         "format": FORMAT,
         "lab_version": __version__,
         "torch_version": str(torch.__version__),  # TorchVersion is not weights_only-loadable
         "model": unwrap(model).state_dict(),
-        "config": config.to_dict(),
+        "config": config.to_dict() if config is not None else None,
         "epoch": int(epoch),
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
         "threshold": float(threshold),
@@ -123,6 +133,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def checkpoint_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> Config:
+    if ckpt.get("config") is None:
+        raise CheckpointError(f"checkpoint '{path}' holds no config, so its model cannot be rebuilt: "
+                              "save it with save_checkpoint(..., config=cfg)")
     try:
         return from_dict(ckpt["config"])
     except LabError as exc:

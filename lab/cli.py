@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from lab.errors import LabError
+from lab.errors import ConfigError, LabError
 
 DEFAULT_DATA_CONFIG = "config/data_config.yaml"
 DEFAULT_MODEL_CONFIG = "config/model_config.yaml"
@@ -23,11 +23,20 @@ def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except LabError as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: Exception) -> str:
+    """The message itself; a DataLoader worker re-raises ours wrapped in its traceback, whose last line it is."""
+    text = str(exc).strip()
+    if "\n" not in text:
+        return text
+    last = text.splitlines()[-1]
+    return last.split(": ", 1)[1] if last.startswith(("lab.errors.", "Caught ")) and ": " in last else last
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,7 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", metavar="YAML",
                    help=f"model config or overlay, repeatable, later wins (default {DEFAULT_MODEL_CONFIG})")
-    p.add_argument("--data-config", default=DEFAULT_DATA_CONFIG, metavar="YAML",
+    p.add_argument("--data-config", metavar="YAML",
                    help=f"data config loaded first (default {DEFAULT_DATA_CONFIG})")
 
 
@@ -52,7 +61,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def load_cli_config(args: argparse.Namespace):
     from lab.config import load_config
 
-    paths = [args.data_config] + (args.config or [DEFAULT_MODEL_CONFIG])
+    paths = [args.data_config or DEFAULT_DATA_CONFIG] + (args.config or [DEFAULT_MODEL_CONFIG])
     overrides = _overrides(args)
     if getattr(args, "epochs", None) is not None:
         overrides.append(f"training.epochs={args.epochs}")
@@ -80,6 +89,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lab.train import fit
 
     if args.resume:
+        if args.config or args.data_config:
+            raise ConfigError("--resume takes the config from the checkpoint: drop --config/--data-config "
+                              "and change keys with --set")
         ckpt = read_checkpoint(args.resume)
         overrides = _overrides(args) + ([f"training.epochs={args.epochs}"] if args.epochs else [])
         cfg = checkpoint_config(ckpt, args.resume).replace(*overrides)
@@ -192,6 +204,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     from lab.video import extract_frames
 
+    if args.fps is not None and args.fps <= 0:
+        raise ConfigError(f"--fps {args.fps}: give a positive number of frames per second, or leave it out")
+    if args.face_margin < 0:
+        raise ConfigError(f"--face-margin {args.face_margin}: give a margin >= 0 (a fraction of the face box)")
     res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin)
     print(f"wrote {len(res.paths)} frames to {args.out}")
     if args.face_crop:

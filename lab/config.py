@@ -80,7 +80,7 @@ class ConvLSTMConfig:
 @dataclass(frozen=True)
 class ClassifierConfig:
     dropout: float = 0.5
-    num_classes: int = 2
+    num_classes: Literal[2] = 2  # real / fake: scores are P(class 1 = fake)
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,10 @@ def _validate(cfg: Config) -> None:
     for key in _UNIT_INTERVAL:
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be in [0, 1)")
+    if cfg.sequence.stride > cfg.sequence.length:
+        raise ConfigError(f"config key 'sequence.stride' = {cfg.sequence.stride}: must be <= sequence.length "
+                          f"({cfg.sequence.length}) so every frame lies in a window; use "
+                          "sequence.max_windows_per_item to sample fewer windows")
     lstm = cfg.model.convlstm
     if len(lstm.hidden_channels) not in (1, lstm.num_layers) or min(lstm.hidden_channels) <= 0:
         raise ConfigError(
@@ -255,7 +259,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return _build(tp, value, path + ".")
     if origin is Literal:
         allowed = get_args(tp)
-        if value not in allowed or type(value) is bool and bool not in map(type, allowed):
+        if not any(value == a and type(value) is type(a) for a in allowed):
             raise ConfigError(f"config key '{path}' = {value!r}: allowed are {', '.join(map(str, allowed))}")
         return value
     if origin in (Union, types.UnionType):
@@ -276,6 +280,11 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp is str:
         if isinstance(value, str):
             return value

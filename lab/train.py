@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +21,12 @@ from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from lab.checkpoint import atomic_save, read_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
+from lab.checkpoint import atomic_save, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lab.config import Config, SchedulerConfig, to_dict
 from lab.dataset import build_dataset, make_weighted_sampler
 from lab.device import Precision, prepare_model, resolve_device
 from lab.distributed import DistInfo, DistributedWeightedSampler, broadcast_flag, init_distributed, shutdown
-from lab.errors import DataError
+from lab.errors import CheckpointError, DataError
 from lab.evaluate import score_loader
 from lab.metrics import binary_metrics, both_classes, choose_threshold
 from lab.model import build_model, summarize
@@ -84,12 +85,29 @@ def _loaders(cfg: Config, info: DistInfo, device: torch.device):
         sampler = torch.utils.data.DistributedSampler(train_ds, seed=cfg.seed) if info.enabled else None
     common = dict(batch_size=cfg.training.batch_size, num_workers=cfg.data.num_workers,
                   pin_memory=device.type == "cuda", persistent_workers=cfg.data.num_workers > 0)
-    train_loader = DataLoader(train_ds, sampler=sampler, shuffle=sampler is None, drop_last=n > cfg.training.batch_size,
-                              **common)
+    if len(val_ds) < info.world_size:
+        raise DataError(f"'{cfg.data.val_dir}' has {len(val_ds)} validation windows, fewer than the "
+                        f"{info.world_size} training processes")
+    per_rank = len(sampler) if sampler is not None else n
+    train_loader = DataLoader(train_ds, sampler=sampler, shuffle=sampler is None,
+                              drop_last=per_rank > cfg.training.batch_size, **common)
     # Validation: rank r scores windows r, r+W, ...; gathering in rank order and re-sorting restores order.
     val_part = Subset(val_ds, range(info.rank, len(val_ds), info.world_size)) if info.enabled else val_ds
     val_loader = DataLoader(val_part, shuffle=False, **common)
     return train_loader, val_loader, val_ds
+
+
+def _restore(path, model, optimizer, scaler) -> tuple[list[dict], dict, int]:
+    """Load a last.pth/best.pth written by `fit` into the objects; returns (history, best, next epoch)."""
+    ckpt = load_checkpoint(path, model, optimizer)
+    missing = [k for k in ("optimizer", "history", "best", "rng") if ckpt.get(k) is None]
+    if missing:
+        raise CheckpointError(f"checkpoint '{path}' has no training state ({', '.join(missing)} missing): "
+                              "--resume needs a last.pth/best.pth written by training; start a new run instead")
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    return list(ckpt["history"]), dict(ckpt["best"]), int(ckpt["epoch"]) + 1
 
 
 def _reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
@@ -142,17 +160,18 @@ def fit(
     best = {"auc": -math.inf, "epoch": 0, "bad_epochs": 0, "metrics": {}, "threshold": 0.5}
     start_epoch = 1
     if resume is not None:
-        ckpt = read_checkpoint(resume)
-        unwrap(model).load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        history, best = list(ckpt["history"]), dict(ckpt["best"])
-        set_rng_state(ckpt["rng"])
-        start_epoch = ckpt["epoch"] + 1
+        history, best, start_epoch = _restore(resume, model, optimizer, scaler)
+        # The schedule is rebuilt for the (possibly changed) epoch count and fast-forwarded, not loaded:
+        # a saved scheduler would keep the old run's length and overshoot or fail when --epochs changes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+            for _ in range((start_epoch - 1) * len(train_loader)):
+                scheduler.step()
+        if info.rank:  # checkpoints hold rank 0's RNG; give other ranks their own streams again
+            set_seed(cfg.seed + info.rank + 1009 * start_epoch, tcfg.deterministic)
 
-    writer = SummaryWriter(str(run_log_dir)) if info.is_main else None
+    # purge_step hides events a previous run left at the steps this run writes again (re-runs, resumes).
+    writer = SummaryWriter(str(run_log_dir), purge_step=start_epoch) if info.is_main else None
     try:
         for epoch in range(start_epoch, tcfg.epochs + 1):
             t0 = time.perf_counter()
@@ -176,11 +195,15 @@ def fit(
                 if tcfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
                 if scaler is not None:
+                    scale = scaler.get_scale()
                     scaler.step(optimizer)
                     scaler.update()
+                    stepped = scaler.get_scale() >= scale  # a lowered scale means fp16 overflow: step skipped
                 else:
                     optimizer.step()
-                scheduler.step()
+                    stepped = True
+                if stepped:
+                    scheduler.step()
                 n = labels.numel()
                 sums += torch.stack([loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
                                      torch.tensor(float(n), device=device)])

@@ -83,8 +83,10 @@ def read_scalars(log_path: str | Path) -> pd.DataFrame:
         raise DataError(f"no TensorBoard events in '{log_path}': pass a run folder such as logs/<run>")
     acc = EventAccumulator(str(log_path), size_guidance={"scalars": 0})
     acc.Reload()
-    rows = [(tag, e.step, e.value) for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
-    return pd.DataFrame(rows, columns=["tag", "step", "value"])
+    rows = [(tag, e.step, e.wall_time, e.value) for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
+    df = pd.DataFrame(rows, columns=["tag", "step", "wall_time", "value"]).sort_values("wall_time")
+    # A resumed or repeated run writes some steps again: the newest value of each step wins.
+    return df.drop_duplicates(["tag", "step"], keep="last").drop(columns="wall_time").sort_values(["tag", "step"])
 
 
 def plot_training_curves(log_path: str | Path, save_path: str | Path | None = None):

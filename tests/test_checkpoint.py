@@ -55,3 +55,17 @@ def test_load_model_rebuilds_from_the_checkpoint_alone(tiny_checkpoint):
         assert model(x).shape == (2, 2)
     assert 0.0 <= ckpt["threshold"] <= 1.0
     assert ckpt["metrics"]["val_roc_auc"] >= 0.0
+
+
+def test_seed_signature_save_then_rebuild(tmp_path):
+    from lab.model import build_model
+
+    cfg = Config().replace("model.pretrained=false", "model.convlstm.hidden_channels=[4]", "model.output_stride=8")
+    model = build_model(cfg.model)
+    save_checkpoint(model, torch.optim.AdamW(model.parameters()), 7, tmp_path / "seed.pth")  # seed's 4 arguments
+    rebuilt, rebuilt_cfg, ckpt = load_model(tmp_path / "seed.pth")
+    assert ckpt["epoch"] == 7 and rebuilt_cfg.model == cfg.model
+    assert (tmp_path / "seed.pth").stat().st_mode & 0o044  # readable beyond the owner, as the umask allows
+    save_checkpoint(torch.nn.Linear(2, 2), None, 1, tmp_path / "plain.pth")
+    with pytest.raises(CheckpointError, match="holds no config"):
+        load_model(tmp_path / "plain.pth")

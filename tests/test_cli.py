@@ -77,3 +77,18 @@ def test_lab_synth_writes_the_seed_layout(tmp_path):
             assert any((tmp_path / "d" / split / cls).iterdir())
     assert any((tmp_path / "d" / "train").rglob("frame_0001.jpg")) and any((tmp_path / "d").rglob("*.mp4"))
     assert_one_line_error(lab("synth", "--out", tmp_path / "d"), "overwrite")
+
+
+def test_extract_and_resume_flag_mistakes_are_one_line(tmp_path, tiny_checkpoint):
+    assert_one_line_error(lab("extract", "v.mp4", tmp_path / "o", "--fps", "0"), "--fps 0")
+    assert_one_line_error(run("train.py", "--resume", tiny_checkpoint, "--config", "config/demo.yaml"),
+                          "--resume takes the config from the checkpoint")
+
+
+def test_a_worker_wrapped_error_still_prints_its_own_line():
+    from lab.cli import _one_line
+    from lab.errors import DataError
+
+    wrapped = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+                        "last):\n  File x\nlab.errors.DataError: 'a/b.jpg' is unreadable: re-extract it")
+    assert _one_line(wrapped) == "'a/b.jpg' is unreadable: re-extract it"

@@ -56,6 +56,7 @@ def test_seed_files_hold_exactly_the_seed_keys():
     ("model.convlstm.hidden_channels=[16,32]", lambda c: c.model.convlstm.hidden_channels, (16, 32)),
     ("model.input_streams=[rgb,residual]", lambda c: c.model.input_streams, ("rgb", "residual")),
     ("training.learning_rate=1", lambda c: c.training.learning_rate, 1.0),
+    ("training.learning_rate=1e-4", lambda c: c.training.learning_rate, 1e-4),
 ])
 def test_overrides(override, getter, expected):
     assert getter(load_config(*SEED_FILES, overrides=[override])) == expected
@@ -96,6 +97,9 @@ def test_config_is_frozen_and_round_trips(tmp_path):
     ("model.convlstm.hidden_channels=[1,2,3]", "one per layer"),
     ("device=gpu", "'device' = 'gpu'"),
     ("nonsense", "must look like key.path=value"),
+    ("model.classifier.num_classes=3", "'model.classifier.num_classes' = 3: allowed are 2"),
+    ("model.output_stride=16.0", "'model.output_stride' = 16.0: allowed are 8, 16, 32"),
+    ("sequence.stride=20", "'sequence.stride' = 20: must be <= sequence.length"),
 ])
 def test_bad_values_name_key_value_and_allowed(override, fragment):
     with pytest.raises(ConfigError) as err:

@@ -60,6 +60,21 @@ def test_resume_continues_from_the_next_epoch(synth_root, tmp_path):
     assert list(resumed.history["epoch"]) == [1, 2]
     assert resumed.history.iloc[0].to_dict() == first.history.iloc[0].to_dict()
     assert read_checkpoint(resumed.last_path)["epoch"] == 2
+    # The schedule follows the new length: warm-up over epoch 1, cosine to zero at the end of epoch 2,
+    # never above the base rate (a loaded 1-epoch schedule would climb past it).
+    lrs = resumed.history["lr"].tolist()
+    assert lrs[1] == pytest.approx(0.0, abs=1e-9) and max(lrs) <= cfg.training.learning_rate + 1e-12
+
+
+def test_resume_refuses_a_file_without_training_state(synth_root, tmp_path):
+    from lab.checkpoint import save_checkpoint
+    from lab.errors import CheckpointError
+    from lab.model import build_model
+
+    cfg = tiny_config(synth_root)
+    path = save_checkpoint(build_model(cfg.model), None, 1, tmp_path / "bare.pth", config=cfg)
+    with pytest.raises(CheckpointError, match="no training state"):
+        fit(cfg, run_name="r", checkpoint_dir=tmp_path, log_dir=tmp_path / "logs", resume=path, progress=False)
 
 
 def test_distributed_weighted_sampler_splits_one_balanced_draw():
