@@ -28,6 +28,20 @@ def video_score(window_probs, strategy: str, threshold: float, confident_fractio
     raise ValueError(f"unknown aggregation {strategy!r}; choose one of {', '.join(STRATEGIES)}")
 
 
+def frame_scores(starts, timelines, num_frames: int | None = None) -> np.ndarray:
+    """Per-frame P(fake): for each frame, the mean of the per-timestep P(fake) of every window covering it.
+
+    `starts[i]` is window i's first frame and `timelines[i]` its (T,) per-timestep scores. Frames no window
+    covers are NaN; `num_frames` cuts off steps that only a padded window reached."""
+    length = max([num_frames or 0] + [s + len(t) for s, t in zip(starts, timelines)])
+    total, count = np.zeros(length), np.zeros(length)
+    for start, timeline in zip(starts, timelines):
+        total[start:start + len(timeline)] += np.asarray(timeline, dtype=float)
+        count[start:start + len(timeline)] += 1
+    with np.errstate(invalid="ignore"):
+        return (total / count)[:length if num_frames is None else num_frames]
+
+
 def decision_threshold(strategy: str, threshold: float) -> float:
     """The cut applied to `video_score`: a vote is won by a majority, the others use the clip threshold."""
     return 0.5 if strategy == "vote" else threshold

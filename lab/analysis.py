@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from lab.aggregate import frame_scores
 from lab.config import Config
 from lab.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, read_manifest
 from lab.evaluate import score_clips
@@ -153,12 +154,10 @@ def frame_timeline(windows: pd.DataFrame, item: str) -> pd.Series:
     rows = windows[windows["item"] == item]
     if rows.empty:
         raise KeyError(f"no windows of item {item!r}")
-    sums: dict[int, list[float]] = {}
-    for start, timeline in zip(rows["start"], rows["timeline"]):
-        for offset, p in enumerate(map(float, str(timeline).split())):
-            sums.setdefault(int(start) + offset, []).append(p)
-    frames = sorted(sums)
-    return pd.Series([float(np.mean(sums[f])) for f in frames], index=pd.Index(frames, name="frame"), name=item)
+    timelines = [[float(p) for p in str(t).split()] for t in rows["timeline"]]
+    scores = frame_scores(rows["start"].astype(int).tolist(), timelines)
+    frames = np.flatnonzero(~np.isnan(scores))
+    return pd.Series(scores[frames], index=pd.Index(frames, name="frame"), name=item)
 
 
 def worst_errors(videos: pd.DataFrame, k: int = 3) -> pd.DataFrame:

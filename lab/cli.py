@@ -123,20 +123,26 @@ def _eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
+def _load_for_scoring(args: argparse.Namespace):
+    """The checkpoint's model (with --set/--device applied) on its device: (model, cfg, ckpt, device, precision)."""
     from lab.checkpoint import load_model
     from lab.device import Precision, resolve_device
-    from lab.evaluate import evaluate_split
-    from lab.report import write_report
 
     model, cfg, ckpt = load_model(args.checkpoint, "cpu", _overrides(args))
     device = resolve_device(cfg.device)
-    model = model.to(device)
+    return model.to(device), cfg, ckpt, device, Precision.choose(device, cfg.training.amp)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from lab.evaluate import evaluate_split
+    from lab.report import write_report
+
+    model, cfg, ckpt, device, precision = _load_for_scoring(args)
     data_dir = args.data_dir or cfg.data.test_dir
-    ev = evaluate_split(model, cfg, data_dir, device, threshold=ckpt["threshold"],
-                        precision=Precision.choose(device, cfg.training.amp), progress=not args.no_progress)
+    ev = evaluate_split(model, cfg, data_dir, device, threshold=ckpt["threshold"], precision=precision,
+                        progress=not args.no_progress)
     out = Path(args.out or Path("reports") / (ckpt.get("run_name") or Path(args.checkpoint).stem))
     report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint)
     clip, video = ev.metrics["clip"], ev.metrics["video"][ev.aggregation]
@@ -152,16 +158,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from lab.checkpoint import load_model
-    from lab.device import Precision, resolve_device
     from lab.infer import inference_frames, inference_video, predict
 
-    model, cfg, ckpt = load_model(args.checkpoint, "cpu", _overrides(args))
-    device = resolve_device(cfg.device)
-    model = model.to(device)
+    model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
-    pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device,
-              precision=Precision.choose(device, cfg.training.amp))
+    pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device, precision=precision)
     for note in pred.notes:
         print(f"note: {note}", file=sys.stderr)
     print(pred.to_json() if args.json else pred.verdict())

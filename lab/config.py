@@ -175,7 +175,7 @@ _UNIT_INTERVAL = {
 
 
 def _validate(cfg: Config) -> None:
-    flat = _flatten(to_dict(cfg))
+    flat = flatten(to_dict(cfg))
     for key in _POSITIVE:
         if flat[key] <= 0:
             raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be a positive number")
@@ -293,11 +293,12 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     raise ConfigError(f"config key '{path}' = {value!r}: expected {tp.__name__}")
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: the `--set` key paths of a nested dict."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out

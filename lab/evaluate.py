@@ -4,6 +4,7 @@ Reporting (files, figures) lives in `lab.report`; this module only computes.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ class Scored:
 def score_clips(model: torch.nn.Module, clips: torch.Tensor, precision: Precision | None = None):
     """(B,T,C,H,W) normalised clips -> clip logits (B,2) and per-timestep logits (B,T,2)."""
     net = unwrap(model)
-    with precision.autocast() if precision is not None else torch.autocast("cpu", enabled=False):
+    with precision.autocast() if precision is not None else contextlib.nullcontext():
         feats = net.forward_features(clips)
         clip_logits = net.forward_head(feats.embedding)
         step_logits = net.forward_head(feats.sequence)

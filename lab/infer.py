@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lab.aggregate import decision_threshold, video_score
+from lab.aggregate import decision_threshold, frame_scores, video_score
 from lab.config import Config
 from lab.device import Precision
 from lab.errors import DataError
@@ -81,8 +81,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     model.eval()
     probs_by_start: dict[int, float] = {}
-    frame_sum: list[float] = []
-    frame_count: list[int] = []
+    timelines_by_start: dict[int, list[float]] = {}
     batch: list[tuple[int, torch.Tensor]] = []
     num_frames = 0
 
@@ -93,13 +92,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
         step_p = step_logits.softmax(-1)[..., 1].cpu().numpy()
         for (start, _), p, steps in zip(batch, clip_p, step_p):
             probs_by_start[start] = float(p)
-            for t, q in enumerate(steps):
-                i = start + t
-                while len(frame_sum) <= i:
-                    frame_sum.append(0.0)
-                    frame_count.append(0)
-                frame_sum[i] += float(q)
-                frame_count[i] += 1
+            timelines_by_start[start] = steps.tolist()
         batch.clear()
 
     # Each frame is transformed once on arrival (the eval transform is deterministic), then shared by
@@ -123,7 +116,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     window_probs = [probs_by_start[s] for s in starts]
     score = video_score(window_probs, inf.aggregation, threshold, inf.confident_fraction)
     cut = decision_threshold(inf.aggregation, threshold)
-    per_frame = [s / c for s, c in zip(frame_sum[:num_frames], frame_count[:num_frames])]
+    per_frame = frame_scores(starts, [timelines_by_start[s] for s in starts], num_frames).tolist()
     windows = [{"start": s, "end": min(s + seq.length, num_frames), "prob_fake": p} for s, p in zip(starts, window_probs)]
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, num_frames,
                       windows, per_frame, notes)

@@ -45,16 +45,21 @@ def choose_threshold(labels, scores) -> float:
     return float(np.clip(thr[i], 0.0, 1.0))
 
 
-def expected_calibration_error(labels, scores, bins: int = 10) -> float:
+def reliability_curve(labels, scores, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per equal-width score bin: mean predicted P(fake), observed fraction fake, share of samples
+    (NaN for the first two in an empty bin)."""
     y, s = _arrays(labels, scores)
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = idx == b
-        if mask.any():
-            ece += mask.mean() * abs(y[mask].mean() - s[mask].mean())
-    return float(ece)
+    idx = np.clip(np.digitize(s, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    count = np.bincount(idx, minlength=bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.bincount(idx, weights=s, minlength=bins) / count
+        observed = np.bincount(idx, weights=y, minlength=bins) / count
+    return confidence, observed, count / max(len(y), 1)
+
+
+def expected_calibration_error(labels, scores, bins: int = 10) -> float:
+    confidence, observed, share = reliability_curve(labels, scores, bins)
+    return float(np.nansum(share * np.abs(observed - confidence)))
 
 
 def binary_metrics(labels, scores, threshold: float = 0.5) -> dict[str, float]:

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from lab.checkpoint import atomic_save, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from lab.config import Config, SchedulerConfig, to_dict
+from lab.checkpoint import atomic_copy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lab.config import Config, SchedulerConfig, flatten, to_dict
 from lab.dataset import build_dataset, make_weighted_sampler
 from lab.device import Precision, prepare_model, resolve_device
 from lab.distributed import DistInfo, DistributedWeightedSampler, broadcast_flag, init_distributed, shutdown
@@ -251,7 +251,7 @@ def fit(
             writer.add_hparams(_hparams(cfg), {"hparam/best_val_auc": best["auc"], "hparam/best_epoch": best["epoch"]},
                                run_name="hparams")
             if publish_best is not None and best_path.is_file():
-                atomic_save(torch.load(best_path, map_location="cpu", weights_only=True), publish_best)
+                atomic_copy(best_path, publish_best)
             pd.DataFrame(history).to_csv(run_ckpt_dir / "history.csv", index=False)
     finally:
         if writer is not None:
@@ -262,14 +262,5 @@ def fit(
 
 
 def _hparams(cfg: Config) -> dict[str, float | str | bool]:
-    flat: dict[str, float | str | bool] = {}
-
-    def walk(node, prefix=""):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[prefix + key] = value if isinstance(value, (int, float, str, bool)) else str(value)
-
-    walk(to_dict(cfg))
-    return flat
+    """Every config key as a TensorBoard hparam (lists become strings)."""
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(to_dict(cfg)).items()}

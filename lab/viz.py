@@ -19,10 +19,13 @@ import seaborn as sns  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from lab.errors import DataError  # noqa: E402
+from lab.metrics import reliability_curve  # noqa: E402
 
 
-def _finish(fig, save_path: str | Path | None):
-    fig.tight_layout()
+def save_figure(fig, save_path: str | Path | None = None, tight: bool = True):
+    """Tighten the layout and, given a path, save the figure there (folders created); returns the figure."""
+    if tight:
+        fig.tight_layout()
     if save_path is not None:
         Path(save_path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save_path, dpi=110)
@@ -36,7 +39,7 @@ def plot_roc(labels, scores, save_path=None, title: str = "ROC", label: str = "m
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
-    return _finish(fig, save_path)
+    return save_figure(fig, save_path)
 
 
 def plot_pr(labels, scores, save_path=None, title: str = "Precision-recall", label: str = "model"):
@@ -47,7 +50,7 @@ def plot_pr(labels, scores, save_path=None, title: str = "Precision-recall", lab
     ax.axhline(np.mean(labels), ls="--", c="grey", lw=1, label="chance")
     ax.set(xlabel="recall (fake)", ylabel="precision (fake)", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower left")
-    return _finish(fig, save_path)
+    return save_figure(fig, save_path)
 
 
 def plot_confusion(labels, preds, save_path=None, title: str = "Confusion matrix",
@@ -57,21 +60,17 @@ def plot_confusion(labels, preds, save_path=None, title: str = "Confusion matrix
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
                 xticklabels=class_names, yticklabels=class_names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    return _finish(fig, save_path)
+    return save_figure(fig, save_path)
 
 
 def plot_reliability(labels, scores, save_path=None, bins: int = 10, title: str = "Reliability"):
-    y, s = np.asarray(labels, float), np.asarray(scores, float)
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
-    conf = [s[idx == b].mean() if (idx == b).any() else np.nan for b in range(bins)]
-    acc = [y[idx == b].mean() if (idx == b).any() else np.nan for b in range(bins)]
+    conf, acc, _ = reliability_curve(labels, scores, bins)
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfectly calibrated")
     ax.plot(conf, acc, marker="o", lw=2, label="model")
     ax.set(xlabel="predicted P(fake)", ylabel="observed fraction fake", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left")
-    return _finish(fig, save_path)
+    return save_figure(fig, save_path)
 
 
 def read_scalars(log_path: str | Path) -> pd.DataFrame:
@@ -102,7 +101,7 @@ def plot_training_curves(log_path: str | Path, save_path: str | Path | None = No
                 ax.plot(part["step"], part["value"], marker="o", ms=3, label=tag)
         ax.set(title=name, xlabel="epoch")
         ax.legend(fontsize=8)
-    return _finish(fig, save_path)
+    return save_figure(fig, save_path)
 
 
 def frame_strip(frames: np.ndarray, max_frames: int = 8) -> np.ndarray:
@@ -131,4 +130,4 @@ def visualize_prediction(frames: np.ndarray, prediction: Any, save_path: str | P
         bottom.plot(np.arange(1, len(per_frame) + 1), per_frame, lw=2, c="tab:red")
         bottom.axhline(pred.get("threshold", 0.5), ls="--", c="grey", lw=1)
     bottom.set(xlabel="frame", ylabel="P(fake)", ylim=(0, 1))
-    return _finish(fig, save_path)
+    return save_figure(fig, save_path)

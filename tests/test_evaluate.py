@@ -64,3 +64,12 @@ def test_evaluate_split_and_report(tiny_checkpoint, synth_root, tmp_path):
     assert metrics["checkpoint"] == str(tiny_checkpoint) and "roc_auc" in metrics["clip"]
     text = report.read_text()
     assert "![roc.png](roc.png)" in text and "sequence:" in text
+
+
+def test_frame_scores_average_the_windows_covering_each_frame():
+    from lab.aggregate import frame_scores
+
+    scores = frame_scores([0, 2, 7], [[0.2, 0.2, 0.4, 0.4], [0.6, 0.6, 0.2, 0.2], [1.0, 1.0]])
+    assert scores[:6].tolist() == pytest.approx([0.2, 0.2, 0.5, 0.5, 0.2, 0.2])
+    assert np.isnan(scores[6]) and scores[7] == 1.0 and len(scores) == 9  # frame 6 is covered by no window
+    assert len(frame_scores([0], [[0.1, 0.2, 0.3]], num_frames=2)) == 2  # padded steps cut off
