@@ -1,8 +1,65 @@
-"""convlstm-lab: temporal deepfake detection with a CNN encoder and a ConvLSTM."""
+"""convlstm-lab: temporal deepfake detection with a CNN encoder and a ConvLSTM.
+
+The names below are the public API (what notebooks, scripts and the README use); the modules behind them
+may move. They load on first use, so `import lab` stays light (no torch until a name needs it):
+
+    import lab
+    cfg = lab.load_config("config/data_config.yaml", "config/demo.yaml")
+    result = lab.fit(cfg, run_name="mine")
+    model, cfg, ckpt = lab.load_model(result.best_path)
+    print(lab.predict("video.mp4", model, cfg, threshold=ckpt["threshold"]).verdict())
+"""
+import importlib as _importlib
 import os as _os
+
+from lab._version import __version__
 
 # FFmpeg (inside OpenCV) prints its own lines for unreadable videos; lab reports those as one clear
 # error instead. Set OPENCV_FFMPEG_LOGLEVEL yourself to see FFmpeg's messages.
 _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-__version__ = "0.1.0"
+# public name -> (module, attribute there); grouped by pipeline stage, lowest first
+_EXPORTS: dict[str, tuple[str, str]] = {
+    **{n: ("lab.errors", n) for n in ("LabError", "ConfigError", "DataError", "CheckpointError")},
+    **{n: ("lab.config", n) for n in ("Config", "load_config")},
+    # data
+    **{n: ("lab.data.video", n) for n in ("extract_frames", "open_item")},
+    **{n: ("lab.data.dataset", n) for n in ("FrameSequenceDataset", "build_dataset")},
+    "SynthSpec": ("lab.data.synth", "SynthSpec"),
+    "generate_synthetic": ("lab.data.synth", "generate"),
+    # models
+    **{n: ("lab.models.convlstm", n) for n in ("ConvLSTMCell", "ConvLSTM")},
+    **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "FrameClassifier", "build_model")},
+    "summarize": ("lab.models.summary", "summarize"),
+    # runtime
+    **{n: ("lab.runtime.device", n) for n in ("Precision", "resolve_device")},
+    **{n: ("lab.runtime.checkpoint", n) for n in ("save_checkpoint", "load_checkpoint", "read_checkpoint",
+                                                  "load_model")},
+    # evaluation
+    **{n: ("lab.evaluation.evaluate", n) for n in ("Evaluation", "evaluate_split")},
+    "write_report": ("lab.evaluation.report", "write_report"),
+    **{n: ("lab.evaluation.metrics", n) for n in ("binary_metrics", "expected_calibration_error")},
+    "decision_threshold": ("lab.evaluation.aggregate", "decision_threshold"),
+    **{n: ("lab.evaluation.viz", n) for n in ("plot_roc", "plot_pr", "plot_confusion", "plot_reliability",
+                                              "plot_training_curves", "visualize_prediction", "frame_strip")},
+    # training
+    "fit": ("lab.training.loop", "fit"),
+    # inference
+    **{n: ("lab.inference.infer", n) for n in ("Prediction", "predict", "inference_video", "inference_frames")},
+    **{n: ("lab.inference.heatmap", n) for n in ("window_heatmaps", "overlay_heatmap")},
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lab' has no attribute '{name}'")
+    module, attribute = _EXPORTS[name]
+    value = getattr(_importlib.import_module(module), attribute)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -27,7 +27,7 @@ def tiny_config(data_root: Path, *extra: str):
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """A tiny synthetic dataset in the seed layout: 4/3/3 videos per class, 12 frames of 32x32."""
-    from lab.synth import SynthSpec, generate
+    from lab.data.synth import SynthSpec, generate
 
     root = tmp_path_factory.mktemp("synth")
     generate(root, SynthSpec(train=4, val=3, test=3, frames=12, height=32, width=32, seed=3))
@@ -37,7 +37,7 @@ def synth_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(synth_root, tmp_path_factory):
     """A 2-epoch training run on `synth_root`: the TrainResult plus the folders it wrote into."""
-    from lab.train import fit
+    from lab.training.loop import fit
 
     out = tmp_path_factory.mktemp("run")
     result = fit(tiny_config(synth_root), run_name="tiny", checkpoint_dir=out / "checkpoints",

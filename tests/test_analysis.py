@@ -1,4 +1,4 @@
-"""lab.analysis / lab.analysis_plots: the numbers and figures the notebooks show, on tiny real data."""
+"""lab.workbench.analysis / lab.workbench.plots: the numbers and figures the notebooks show, on tiny real data."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,9 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from _fixtures import tiny_config  # noqa: E402
-from lab import analysis, analysis_plots  # noqa: E402
-from lab.checkpoint import load_model  # noqa: E402
-from lab.model import build_model  # noqa: E402
+from lab.workbench import analysis, plots as analysis_plots  # noqa: E402
+from lab.runtime.checkpoint import load_model  # noqa: E402
+from lab.models.classifier import build_model  # noqa: E402
 
 
 def _videos(rows):

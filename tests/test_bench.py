@@ -10,7 +10,7 @@ from _fixtures import ROOT
 
 @pytest.mark.slow
 def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch):
-    from lab.bench import CASES, COLUMNS, format_table, run_bench
+    from lab.cli.bench import CASES, COLUMNS, format_table, run_bench
 
     monkeypatch.chdir(ROOT)  # the demo config paths are relative to the repository, as for `lab demo`
     table = run_bench(quick=True, out_dir=tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab.notebooks import literal_parameters, parameters_cell
+from lab.workbench.notebooks import literal_parameters, parameters_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "05_prediction_visualisation.ipynb"

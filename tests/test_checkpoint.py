@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.checkpoint import (atomic_save, load_model, read_checkpoint, rng_state, save_checkpoint,
+from lab.runtime.checkpoint import (atomic_save, load_model, read_checkpoint, rng_state, save_checkpoint,
                             set_rng_state)
 from lab.config import Config
 from lab.errors import CheckpointError
@@ -58,7 +58,7 @@ def test_load_model_rebuilds_from_the_checkpoint_alone(tiny_checkpoint):
 
 
 def test_seed_signature_save_then_rebuild(tmp_path):
-    from lab.model import build_model
+    from lab.models.classifier import build_model
 
     cfg = Config().replace("model.pretrained=false", "model.convlstm.hidden_channels=[4]", "model.output_stride=8")
     model = build_model(cfg.model)

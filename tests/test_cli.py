@@ -86,7 +86,7 @@ def test_extract_and_resume_flag_mistakes_are_one_line(tmp_path, tiny_checkpoint
 
 
 def test_a_worker_wrapped_error_still_prints_its_own_line():
-    from lab.cli import _one_line
+    from lab.cli.commands import _one_line
     from lab.errors import DataError
 
     wrapped = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lab.config import AugmentationConfig, ImageConfig, SequenceConfig
-from lab.dataset import FrameSequenceDataset, Window, build_dataset, make_weighted_sampler, window_starts
+from lab.data.dataset import FrameSequenceDataset, Window, build_dataset, make_weighted_sampler, window_starts
 from lab.errors import DataError
 
 NATIVE = {"real/jpgclip": (32, 48), "real/movie.mp4": (40, 56), "fake/flicker__0001": (24, 32),

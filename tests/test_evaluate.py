@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.aggregate import decision_threshold, video_score
-from lab.checkpoint import load_model
-from lab.evaluate import aggregate_videos, evaluate_split
-from lab.metrics import binary_metrics, choose_threshold, equal_error_rate, expected_calibration_error
-from lab.report import REPORT_FILES, write_report
+from lab.evaluation.aggregate import decision_threshold, video_score
+from lab.runtime.checkpoint import load_model
+from lab.evaluation.evaluate import aggregate_videos, evaluate_split
+from lab.evaluation.metrics import binary_metrics, choose_threshold, equal_error_rate, expected_calibration_error
+from lab.evaluation.report import REPORT_FILES, write_report
 
 
 def test_binary_metrics_on_known_values():
@@ -67,7 +67,7 @@ def test_evaluate_split_and_report(tiny_checkpoint, synth_root, tmp_path):
 
 
 def test_frame_scores_average_the_windows_covering_each_frame():
-    from lab.aggregate import frame_scores
+    from lab.evaluation.aggregate import frame_scores
 
     scores = frame_scores([0, 2, 7], [[0.2, 0.2, 0.4, 0.4], [0.6, 0.6, 0.2, 0.2], [1.0, 1.0]])
     assert scores[:6].tolist() == pytest.approx([0.2, 0.2, 0.5, 0.5, 0.2, 0.2])

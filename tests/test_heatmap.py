@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.checkpoint import load_model
-from lab.heatmap import class_margin, gradcam, overlay_heatmap, resize_heatmap, window_heatmaps
-from lab.model import ClipFeatures
-from lab.video import open_item
+from lab.runtime.checkpoint import load_model
+from lab.inference.heatmap import class_margin, gradcam, overlay_heatmap, resize_heatmap, window_heatmaps
+from lab.models.classifier import ClipFeatures
+from lab.data.video import open_item
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_heatmap_differs_between_clips_and_leaves_model_alone(loaded, synth_root
 
 
 class FlickerDetector(nn.Module):
-    """A minimal detector with lab.model's interface: its feature maps are the per-pixel frame-to-frame
+    """A minimal detector with lab.models.classifier's interface: its feature maps are the per-pixel frame-to-frame
     change (4x4-pooled), and its fake logit grows with their mean. A region that flickers is, by
     construction, the region that matters."""
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from lab.checkpoint import load_model
-from lab.evaluate import evaluate_split
-from lab.infer import inference_frames, inference_video, predict
+from lab.runtime.checkpoint import load_model
+from lab.evaluation.evaluate import evaluate_split
+from lab.inference.infer import inference_frames, inference_video, predict
 from lab.errors import DataError
 
 

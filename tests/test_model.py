@@ -15,10 +15,11 @@ import torchvision.models as tv
 from torch import nn
 
 from lab.config import ClassifierConfig, ConvLSTMConfig, ModelConfig
-from lab.encoders import BACKBONES, FusedStem, InputStreams, ResidualStream, build_encoder
+from lab.models.encoders import BACKBONES, FusedStem, InputStreams, ResidualStream, build_encoder
 from lab.errors import ConfigError
-from lab.model import (ConvLSTM, ConvLSTMCell, ConvLSTMClassifier, FrameClassifier, LastPooling, build_model,
-                       summarize)
+from lab.models.classifier import ConvLSTMClassifier, FrameClassifier, LastPooling, build_model
+from lab.models.convlstm import ConvLSTM, ConvLSTMCell
+from lab.models.summary import summarize
 
 # An even kernel with padding="same" makes PyTorch warn that it pads a copy; expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")

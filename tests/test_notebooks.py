@@ -1,5 +1,5 @@
 """The notebooks: committed clean (no outputs, one literal `parameters` cell, no def/class), the rules and
-tools in lab.notebooks, and (slow) a headless papermill run of every notebook on tiny data.
+tools in lab.workbench.notebooks, and (slow) a headless papermill run of every notebook on tiny data.
 
 nbval executes the notebooks with their defaults separately: `pytest tests --nbval-lax notebooks` (make test).
 """
@@ -14,7 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from _fixtures import ROOT
-from lab.notebooks import (NotebookError, discover_notebooks, enter_project, find_checkpoint, lint_notebook,
+from lab.workbench.notebooks import (NotebookError, discover_notebooks, enter_project, find_checkpoint, lint_notebook,
                            literal_parameters, notebook_parameters, parse_param, run_notebooks, select_notebooks,
                            split_dir, strip_outputs)
 
@@ -188,7 +188,7 @@ def test_strip_command_cleans_a_project(tmp_path):
     root = _project(tmp_path)
     cell = new_code_cell("1", execution_count=1, outputs=[new_output("execute_result", data={"text/plain": "1"})])
     path = _notebook(root / "notebooks" / "01_x.ipynb", cell)
-    proc = subprocess.run([sys.executable, "-m", "lab.notebooks", "--strip"], cwd=root / "notebooks",
+    proc = subprocess.run([sys.executable, "-m", "lab.cli", "notebooks", "--strip"], cwd=root / "notebooks",
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "stripped notebooks/01_x.ipynb" in proc.stdout and lint_notebook(path) == []

@@ -21,8 +21,18 @@ def test_environment_yml_matches_pyproject():
     assert listed == declared
 
 
+def test_requirements_txt_matches_pyproject_and_installs_the_package():
+    """The seed's `pip install -r requirements.txt` gets the same dependencies and the package itself."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_norm(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    assert "-e ." in lines
+    assert {_norm(r) for r in lines if not r.startswith("-e")} == declared
+
+
 def test_layout_from_the_design_card():
     for name in ("lab", "notebooks", "config", "data", "checkpoints", "reports", "tests",
-                 "environment.yml", "README.md", "train.py", "test.py", "Makefile", ".ci/run"):
+                 "environment.yml", "requirements.txt", "README.md", "train.py", "test.py", "Makefile", ".ci/run"):
         assert (ROOT / name).exists(), name
     assert "make test" in (ROOT / ".ci/run").read_text()

@@ -10,7 +10,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
 from lab.errors import ConfigError, DataError
-from lab.synth import FAMILIES, MANIFEST_COLUMNS, SPLITS, SynthSpec, generate, render_video
+from lab.data.synth import FAMILIES, MANIFEST_COLUMNS, SPLITS, SynthSpec, generate, render_video
 
 TINY = SynthSpec(train=4, val=1, test=1, frames=4, height=32, width=48, mp4_fraction=0.25, png_fraction=0.25)
 

@@ -6,10 +6,10 @@ import sys
 import pytest
 import torch
 
-from lab.checkpoint import read_checkpoint
+from lab.runtime.checkpoint import read_checkpoint
 from lab.config import SchedulerConfig
-from lab.distributed import DistInfo, DistributedWeightedSampler
-from lab.train import build_scheduler, fit
+from lab.runtime.distributed import DistInfo, DistributedWeightedSampler
+from lab.training.loop import build_scheduler, fit
 
 from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
 
@@ -67,9 +67,9 @@ def test_resume_continues_from_the_next_epoch(synth_root, tmp_path):
 
 
 def test_resume_refuses_a_file_without_training_state(synth_root, tmp_path):
-    from lab.checkpoint import save_checkpoint
+    from lab.runtime.checkpoint import save_checkpoint
     from lab.errors import CheckpointError
-    from lab.model import build_model
+    from lab.models.classifier import build_model
 
     cfg = tiny_config(synth_root)
     path = save_checkpoint(build_model(cfg.model), None, 1, tmp_path / "bare.pth", config=cfg)

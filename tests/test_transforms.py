@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lab.config import AugmentationConfig, ImageConfig, NormalizeConfig
-from lab.transforms import build_transform, denormalize
+from lab.data.transforms import build_transform, denormalize
 
 IMAGE = ImageConfig(height=24, width=32)
 ALL_ON = AugmentationConfig(horizontal_flip=True, random_crop=True, color_jitter=True, jitter_strength=0.4,

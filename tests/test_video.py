@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lab.errors import DataError
-import lab.faces
-from lab.faces import crop_for, smooth_boxes
-from lab.video import (
+import lab.data.faces
+from lab.data.faces import crop_for, smooth_boxes
+from lab.data.video import (
     IMAGE_EXTS, VIDEO_EXTS, FrameFolder, VideoFile, count_frames, count_frames_by_grabbing, extract_frames, is_image, is_video,
     iter_frames, list_frames, open_item, read_image, subsample_indices,
 )
@@ -159,7 +159,7 @@ def test_face_crop_without_any_face_raises(tmp_path, write_video, synthetic_fram
 def test_face_crop_tracks_reuses_boxes_and_writes_one_size(tmp_path, write_video, synthetic_frames, monkeypatch):
     """Detector replaced by a scripted one (no face photos offline); tracking, cropping and writing are real."""
     script = iter([None, (30.0, 30.0, 16.0), None, (34.0, 30.0, 20.0), None, None])
-    monkeypatch.setattr(lab.faces, "detect_largest_face", lambda frame: next(script))
+    monkeypatch.setattr(lab.data.faces, "detect_largest_face", lambda frame: next(script))
     video = write_video(tmp_path / "face.mp4", synthetic_frames(6, 64, 80))
     result = extract_frames(video, tmp_path / "faces", face_crop=True, face_margin=0.25)
     assert len(result.paths) == 6 and result.frames_without_face == 4
@@ -170,8 +170,8 @@ def test_face_crop_tracks_reuses_boxes_and_writes_one_size(tmp_path, write_video
 
 
 def test_haar_cascade_loads_and_finds_no_face_in_texture(synthetic_frames):
-    assert not lab.faces.load_cascade().empty()
-    assert lab.faces.detect_largest_face(synthetic_frames(1, 64, 64)[0]) is None
+    assert not lab.data.faces.load_cascade().empty()
+    assert lab.data.faces.detect_largest_face(synthetic_frames(1, 64, 64)[0]) is None
 
 
 def test_face_boxes_are_smoothed_backfilled_and_kept_inside_the_frame():

@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lab.checkpoint import load_model
-from lab.widgets import LRUCache, PredictionViewer, timeline_figure
+from lab.runtime.checkpoint import load_model
+from lab.workbench.widgets import LRUCache, PredictionViewer, timeline_figure
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_summary_and_sample_frames(viewer):
 def test_notebook_05_is_thin():
     from pathlib import Path
 
-    from lab.notebooks import lint_notebook, notebook_parameters
+    from lab.workbench.notebooks import lint_notebook, notebook_parameters
 
     path = Path(__file__).resolve().parents[1] / "notebooks" / "05_prediction_visualisation.ipynb"
     assert lint_notebook(path) == []

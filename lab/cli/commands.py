@@ -17,7 +17,7 @@ DEFAULT_DATA_CONFIG = "config/data_config.yaml"
 DEFAULT_MODEL_CONFIG = "config/model_config.yaml"
 
 
-def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return fn(args) or 0
     except LabError as exc:
@@ -39,14 +39,14 @@ def _one_line(exc: Exception) -> str:
     return last.split(": ", 1)[1] if last.startswith(("lab.errors.", "Caught ")) and ": " in last else last
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_common_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set training.batch_size=4 (repeatable)")
     p.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the config's device)")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
+def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", metavar="YAML",
                    help=f"model config or overlay, repeatable, later wins (default {DEFAULT_MODEL_CONFIG})")
     p.add_argument("--data-config", metavar="YAML",
@@ -73,20 +73,20 @@ def load_cli_config(args: argparse.Namespace):
 
 def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train a ConvLSTM deepfake detector.")
-    _config_args(p)
+    add_config_flags(p)
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--run-name", default=None, help="name under checkpoints/ and logs/ (default: config stem)")
     p.add_argument("--resume", metavar="PATH", help="continue from a last.pth/best.pth checkpoint")
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--log-dir", default="logs")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    _common(p)
+    add_common_flags(p)
     return p
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lab.checkpoint import checkpoint_config, read_checkpoint
-    from lab.train import fit
+    from lab.runtime.checkpoint import checkpoint_config, read_checkpoint
+    from lab.training.loop import fit
 
     if args.resume:
         if args.config or args.data_config:
@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------- evaluate / predict
 
 
-def _eval_flags(p: argparse.ArgumentParser) -> None:
+def add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="checkpoints/best.pth", help="a checkpoint written by training")
     p.add_argument("--data_dir", "--data-dir", dest="data_dir", help="split folder with real/ and fake/ "
                    "(default: the checkpoint's data.test_dir)")
@@ -125,8 +125,8 @@ def _eval_flags(p: argparse.ArgumentParser) -> None:
 
 def _load_for_scoring(args: argparse.Namespace):
     """The checkpoint's model (with --set/--device applied) on its device: (model, cfg, ckpt, device, precision)."""
-    from lab.checkpoint import load_model
-    from lab.device import Precision, resolve_device
+    from lab.runtime.checkpoint import load_model
+    from lab.runtime.device import Precision, resolve_device
 
     model, cfg, ckpt = load_model(args.checkpoint, "cpu", _overrides(args))
     device = resolve_device(cfg.device)
@@ -136,8 +136,8 @@ def _load_for_scoring(args: argparse.Namespace):
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from lab.evaluate import evaluate_split
-    from lab.report import write_report
+    from lab.evaluation.evaluate import evaluate_split
+    from lab.evaluation.report import write_report
 
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     data_dir = args.data_dir or cfg.data.test_dir
@@ -158,7 +158,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from lab.infer import inference_frames, inference_video, predict
+    from lab.inference.infer import inference_frames, inference_video, predict
 
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
@@ -175,8 +175,8 @@ def test_parser(prog: str = "test.py") -> argparse.ArgumentParser:
     mode.add_argument("--video", help="a video file to score")
     mode.add_argument("--frames", help="a folder of extracted frames to score")
     mode.add_argument("--eval", action="store_true", help="evaluate a whole split (see --data_dir)")
-    _eval_flags(p)
-    _common(p)
+    add_eval_flags(p)
+    add_common_flags(p)
     return p
 
 
@@ -191,7 +191,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from lab.synth import SynthSpec, generate
+    from lab.data.synth import SynthSpec, generate
 
     spec = SynthSpec(seed=args.seed, **({"frames": args.frames} if args.frames else {}))
     manifest = generate(args.out, spec, overwrite=args.overwrite)
@@ -203,7 +203,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from lab.video import extract_frames
+    from lab.data.video import extract_frames
 
     if args.fps is not None and args.fps <= 0:
         raise ConfigError(f"--fps {args.fps}: give a positive number of frames per second, or leave it out")
@@ -216,14 +216,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from lab.demo import run_demo
-
-    return run_demo(data_root=args.data_root, progress=not args.no_progress)
-
-
 def cmd_summary(args: argparse.Namespace) -> int:
-    from lab.model import build_model, summarize
+    from lab.models.classifier import build_model
+    from lab.models.summary import summarize
 
     cfg = load_cli_config(args)
     model = build_model(cfg.model)
@@ -231,96 +226,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from lab.bench import format_table, run_bench
-
-    table = run_bench(quick=args.quick, out_dir=args.out)
-    print(format_table(table))
-    print(f"wrote {Path(args.out) / 'bench.md'} and {Path(args.out) / 'bench.json'}")
-    return 0
-
-
-def cmd_notebooks(args: argparse.Namespace) -> int:
-    from lab.notebooks import command
-
-    return command(args)
-
-
-# ------------------------------------------------------------------------------------------------- main
-
-
-def build_parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="lab", description="convlstm-lab: temporal deepfake detection.")
-    sub = root.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("synth", help="write the embedded synthetic dataset (seed layout)")
-    p.add_argument("--out", required=True, help="folder to create train/ val/ test/ in")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--frames", type=int, help="frames per video")
-    p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
-    p.add_argument("--debug", action="store_true")
-    p.set_defaults(fn=cmd_synth)
-
-    p = sub.add_parser("extract", help="extract frames from a video with OpenCV")
-    p.add_argument("video")
-    p.add_argument("out")
-    p.add_argument("--fps", type=float, help="sample this many frames per second (default: every frame)")
-    p.add_argument("--face-crop", action="store_true", help="keep the largest face (OpenCV Haar cascade)")
-    p.add_argument("--face-margin", type=float, default=0.25, help="margin around the face box (fraction)")
-    p.add_argument("--debug", action="store_true")
-    p.set_defaults(fn=cmd_extract)
-
-    p = sub.add_parser("train", help="train (same flags as train.py)", parents=[train_parser()], add_help=False)
-    p.set_defaults(fn=cmd_train)
-
-    p = sub.add_parser("eval", help="evaluate a checkpoint on a split and write reports/<run>/")
-    _eval_flags(p)
-    _common(p)
-    p.set_defaults(fn=cmd_eval)
-
-    p = sub.add_parser("predict", help="score a video file or a frame folder")
-    p.add_argument("path", help="video file or frame folder")
-    _eval_flags(p)
-    _common(p)
-    p.set_defaults(fn=cmd_predict, kind="auto")
-
-    p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
-    p.add_argument("--data-root", default="data", help="where the synthetic splits go (default data/)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--debug", action="store_true")
-    p.set_defaults(fn=cmd_demo)
-
-    p = sub.add_parser("summary", help="print the model's parameter and FLOP counts")
-    _config_args(p)
-    _common(p)
-    p.set_defaults(fn=cmd_summary)
-
-    p = sub.add_parser("bench", help="time fast paths against their baselines side by side; write reports/bench/")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, under a minute: a smoke run, not a measurement")
-    p.add_argument("--out", default="reports/bench", help="folder for bench.md and bench.json (default reports/bench)")
-    p.add_argument("--debug", action="store_true")
-    p.set_defaults(fn=cmd_bench)
-
-    from lab.notebooks import add_arguments as notebook_arguments  # light: papermill loads only when run
-
-    p = sub.add_parser("notebooks", help="execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)")
-    notebook_arguments(p)
-    p.set_defaults(fn=cmd_notebooks)
-    return root
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return _guard(args.fn, args)
-
-
 def train_entry(argv: Sequence[str] | None = None) -> int:
-    return _guard(cmd_train, train_parser().parse_args(argv))
+    return guard(cmd_train, train_parser().parse_args(argv))
 
 
 def test_entry(argv: Sequence[str] | None = None) -> int:
-    return _guard(cmd_test, test_parser().parse_args(argv))
+    return guard(cmd_test, test_parser().parse_args(argv))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

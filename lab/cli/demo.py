@@ -27,7 +27,7 @@ VARIANTS = (
 
 
 def _prepare_data(root: Path) -> None:
-    from lab.synth import SynthSpec, generate
+    from lab.data.synth import SynthSpec, generate
 
     splits = [root / s for s in ("train", "val", "test")]
     foreign = [s for s in splits if s.exists() and any(s.iterdir()) and not (s / "manifest.csv").is_file()]
@@ -50,13 +50,13 @@ def ablation_table(rows: list[dict]) -> str:
 
 def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_dir: str = "checkpoints",
              reports_dir: str = "reports", log_dir: str = "logs") -> int:
-    from lab.checkpoint import load_model
-    from lab.cli import test_entry
+    from lab.runtime.checkpoint import load_model
+    from lab.cli.commands import test_entry
     from lab.config import load_config
-    from lab.device import resolve_device
-    from lab.evaluate import evaluate_split
-    from lab.report import write_report
-    from lab.train import fit
+    from lab.runtime.device import resolve_device
+    from lab.evaluation.evaluate import evaluate_split
+    from lab.evaluation.report import write_report
+    from lab.training.loop import fit
 
     start = time.perf_counter()
     root = Path(data_root)

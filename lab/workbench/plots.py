@@ -1,6 +1,6 @@
-"""Figures for the analysis notebooks, drawn from the tables `lab.analysis` computes.
+"""Figures for the analysis notebooks, drawn from the tables `lab.workbench.analysis` computes.
 
-Like `lab.viz`, every function returns a matplotlib Figure (saved when given `save_path`).
+Like `lab.evaluation.viz`, every function returns a matplotlib Figure (saved when given `save_path`).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from lab.analysis import difference_map, frame_timeline
-from lab.viz import frame_strip, save_figure  # also selects a headless backend outside notebooks
+from lab.workbench.analysis import difference_map, frame_timeline
+from lab.evaluation.viz import frame_strip, save_figure  # also selects a headless backend outside notebooks
 
 CLASS_COLOURS = {"real": "tab:blue", "fake": "tab:red", 0: "tab:blue", 1: "tab:red"}
 
@@ -106,7 +106,7 @@ def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, thresh
 def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: str | Path, threshold: float,
                        max_frames: int = 8, save_path=None):
     """For each row of `worst_errors`: a frame strip of the video and its per-frame P(fake) timeline."""
-    from lab.video import open_item
+    from lab.data.video import open_item
 
     n = max(len(errors), 1)
     fig, axes = plt.subplots(n, 2, figsize=(14, 1.9 * n), squeeze=False, gridspec_kw={"width_ratios": [3, 2]})

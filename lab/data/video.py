@@ -291,7 +291,7 @@ def extract_frames(
     """Write a video's frames as `output_dir/frame_0001.jpg ...` (1-based, natural order).
 
     `fps` subsamples to that rate (None = every frame). `face_crop` keeps the largest Haar-cascade face,
-    grown by `face_margin` on each side and smoothed over time (see `lab.faces`). An `output_dir` that
+    grown by `face_margin` on each side and smoothed over time (see `lab.data.faces`). An `output_dir` that
     already holds frame images is an error unless `overwrite`, which deletes its `frame_*` images first.
     """
     video_path, output_dir = Path(video_path), Path(output_dir)
@@ -308,7 +308,7 @@ def extract_frames(
                         "folder or pass overwrite=True")
     track = None
     if face_crop:  # before touching output_dir, so a video without faces leaves it as it was
-        from lab.faces import track_faces  # only face cropping needs the cascade
+        from lab.data.faces import track_faces  # only face cropping needs the cascade
         track = track_faces(source, keep, margin=face_margin)
 
     output_dir.mkdir(parents=True, exist_ok=True)

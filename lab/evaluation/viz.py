@@ -19,7 +19,7 @@ import seaborn as sns  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from lab.errors import DataError  # noqa: E402
-from lab.metrics import reliability_curve  # noqa: E402
+from lab.evaluation.metrics import reliability_curve  # noqa: E402
 
 
 def save_figure(fig, save_path: str | Path | None = None, tight: bool = True):
@@ -115,7 +115,7 @@ def visualize_prediction(frames: np.ndarray, prediction: Any, save_path: str | P
                          max_frames: int = 8):
     """A strip of frames above the per-frame P(fake) timeline with the verdict in the title.
 
-    `frames`: (T,H,W,3) uint8 RGB. `prediction`: a `lab.infer.Prediction`, or a dict with
+    `frames`: (T,H,W,3) uint8 RGB. `prediction`: a `lab.inference.infer.Prediction`, or a dict with
     `prob_fake`, `threshold`, `label` and optionally per-frame scores under `frames`.
     """
     pred = prediction.to_dict() if hasattr(prediction, "to_dict") else dict(prediction)

@@ -1,6 +1,6 @@
 """Evaluation: score every window of a split, aggregate per video, compute clip- and video-level metrics.
 
-Reporting (files, figures) lives in `lab.report`; this module only computes.
+Reporting (files, figures) lives in `lab.evaluation.report`; this module only computes.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from lab.aggregate import STRATEGIES, decision_threshold, video_score
-from lab.checkpoint import unwrap
+from lab.evaluation.aggregate import STRATEGIES, decision_threshold, video_score
+from lab.runtime.checkpoint import unwrap
 from lab.config import Config
-from lab.dataset import build_dataset
-from lab.device import Precision
-from lab.distributed import DistInfo, gather_tensor
-from lab.metrics import binary_metrics, both_classes
+from lab.data.dataset import build_dataset
+from lab.runtime.device import Precision
+from lab.runtime.distributed import DistInfo, gather_tensor
+from lab.evaluation.metrics import binary_metrics, both_classes
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Boxes are `(cx, cy, side)` squares while tracking and `(x0, y0, x1, y1)` pixel crops at the end.
 Every crop of one video is square and resized to one side length, so the frame folder it produces
-has a single frame size (which `lab.video.FrameFolder` requires).
+has a single frame size (which `lab.data.video.FrameFolder` requires).
 """
 from __future__ import annotations
 

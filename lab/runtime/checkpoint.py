@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab import __version__
+from lab._version import __version__
 from lab.config import Config, from_dict
 from lab.errors import CheckpointError, LabError
 
@@ -184,7 +184,7 @@ def load_model(
     overrides: tuple[str, ...] | list[str] = (),
 ) -> tuple[nn.Module, Config, dict[str, Any]]:
     """Rebuild the checkpoint's model from its own config (plus run-time overrides), in eval mode."""
-    from lab.model import build_model  # model imports torchvision; keep this module light
+    from lab.models.classifier import build_model  # model imports torchvision; keep this module light
 
     ckpt = read_checkpoint(path)
     cfg = checkpoint_config(ckpt, path)

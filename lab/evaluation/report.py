@@ -9,9 +9,9 @@ import matplotlib.pyplot as plt
 import yaml
 
 from lab.config import Config, to_dict
-from lab.evaluate import Evaluation
-from lab.metrics import both_classes
-from lab.viz import plot_confusion, plot_pr, plot_reliability, plot_roc
+from lab.evaluation.evaluate import Evaluation
+from lab.evaluation.metrics import both_classes
+from lab.evaluation.viz import plot_confusion, plot_pr, plot_reliability, plot_roc
 
 REPORT_FILES = ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md")
 

@@ -1,7 +1,7 @@
 """The numbers behind the notebooks: dataset statistics, frame-difference energy, class balance, worst errors,
 threshold sweeps, per-group breakdowns and the temporal ablation (the same clips with their frames shuffled).
 
-Everything here returns plain pandas / numpy objects; the matching figures are in `lab.analysis_plots`.
+Everything here returns plain pandas / numpy objects; the matching figures are in `lab.workbench.plots`.
 """
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from lab.aggregate import frame_scores
+from lab.evaluation.aggregate import frame_scores
 from lab.config import Config
-from lab.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, read_manifest
-from lab.evaluate import score_clips
-from lab.metrics import binary_metrics, both_classes
-from lab.video import is_video
+from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, read_manifest
+from lab.evaluation.evaluate import score_clips
+from lab.evaluation.metrics import binary_metrics, both_classes
+from lab.data.video import is_video
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "eer", "ece")

@@ -15,13 +15,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lab.aggregate import decision_threshold, frame_scores, video_score
+from lab.evaluation.aggregate import decision_threshold, frame_scores, video_score
 from lab.config import Config
-from lab.device import Precision
+from lab.runtime.device import Precision
 from lab.errors import DataError
-from lab.evaluate import score_clips
-from lab.transforms import build_transform
-from lab.video import IMAGE_EXTS, VIDEO_EXTS, is_video, iter_frames
+from lab.evaluation.evaluate import score_clips
+from lab.data.transforms import build_transform
+from lab.data.video import IMAGE_EXTS, VIDEO_EXTS, is_video, iter_frames
 
 
 @dataclass

@@ -19,8 +19,8 @@ from torch.utils.data import Dataset, WeightedRandomSampler
 
 from lab.config import AugmentationConfig, ImageConfig, SequenceConfig
 from lab.errors import DataError
-from lab.transforms import build_transform
-from lab.video import FrameSource, is_video, natural_key, open_item
+from lab.data.transforms import build_transform
+from lab.data.video import FrameSource, is_video, natural_key, open_item
 
 CLASSES: tuple[str, ...] = ("real", "fake")  # index = label
 MANIFEST = "manifest.csv"

@@ -10,7 +10,6 @@ root is found by looking in the kernel's working directory and its parents: that
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import os
 import sys
@@ -262,48 +261,3 @@ def run_notebooks(run_name: str = "notebooks", out_dir: str | Path | None = None
         write_html(target)
         written.append(target)
     return written
-
-
-# ------------------------------------------------------------------------------------------------ command
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of `lab notebooks` (also `python -m lab.notebooks`)."""
-    p.add_argument("--run-name", default="notebooks",
-                   help="run name: checkpoints/<run>, reports/<run> (default notebooks)")
-    p.add_argument("--param", "-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
-                   help="notebook parameter, value read as YAML, repeatable: --param epochs=20 --param device=cuda")
-    p.add_argument("--only", action="append", metavar="NN",
-                   help="run only this notebook (number or name prefix), repeatable")
-    p.add_argument("--out", help="folder for executed notebooks and HTML (default reports/<run>/notebooks)")
-    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
-    p.add_argument("--strip", action="store_true",
-                   help="instead of running: remove outputs from notebooks/*.ipynb (do this before committing)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
-
-
-def command(args: argparse.Namespace) -> int:
-    root = find_project()
-    if args.strip:
-        if root is None:
-            raise NotebookError(f"run --strip inside a convlstm-lab project (no {PROJECT_MARKER} found)")
-        for path in select_notebooks(discover_notebooks(root), args.only):
-            print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path.relative_to(root)}")
-        return 0
-    parameters = dict(parse_param(text) for text in args.params)
-    written = run_notebooks(args.run_name, args.out, parameters, args.only, args.kernel, root, progress=True)
-    for path in written:
-        print(f"{path}  (+ {path.with_suffix('.html').name})")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from lab.cli import _guard
-
-    p = argparse.ArgumentParser(prog="python -m lab.notebooks", description="Execute or strip the notebooks.")
-    add_arguments(p)
-    return _guard(command, p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

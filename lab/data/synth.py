@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lab.errors import ConfigError, DataError
-from lab.video import write_video
+from lab.data.video import write_video
 
 # Each family names the region attributes whose phases are re-drawn per frame in its fakes:
 # color_flicker: the region's RGB colour; boundary_jitter: its centre, semi-axes and tilt (the pasted boundary);

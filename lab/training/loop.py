@@ -21,15 +21,16 @@ from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from lab.checkpoint import atomic_copy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lab.runtime.checkpoint import atomic_copy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lab.config import Config, SchedulerConfig, flatten, to_dict
-from lab.dataset import build_dataset, make_weighted_sampler
-from lab.device import Precision, prepare_model, resolve_device
-from lab.distributed import DistInfo, DistributedWeightedSampler, broadcast_flag, init_distributed, shutdown
+from lab.data.dataset import build_dataset, make_weighted_sampler
+from lab.runtime.device import Precision, prepare_model, resolve_device
+from lab.runtime.distributed import DistInfo, DistributedWeightedSampler, broadcast_flag, init_distributed, shutdown
 from lab.errors import CheckpointError, DataError
-from lab.evaluate import score_loader
-from lab.metrics import binary_metrics, both_classes, choose_threshold
-from lab.model import build_model, summarize
+from lab.evaluation.evaluate import score_loader
+from lab.evaluation.metrics import binary_metrics, both_classes, choose_threshold
+from lab.models.classifier import build_model
+from lab.models.summary import summarize
 
 
 @dataclass(frozen=True)

@@ -29,15 +29,16 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from lab.config import Config, load_config
-from lab.dataset import FrameSequenceDataset, build_dataset
-from lab.demo import DEMO_CONFIGS
-from lab.device import Precision, prepare_model
-from lab.evaluate import score_loader
-from lab.infer import predict
-from lab.model import ConvLSTM, build_model
-from lab.synth import SynthSpec, generate, render_video
-from lab.transforms import build_transform
-from lab.video import write_video
+from lab.data.dataset import FrameSequenceDataset, build_dataset
+from lab.cli.demo import DEMO_CONFIGS
+from lab.runtime.device import Precision, prepare_model
+from lab.evaluation.evaluate import score_loader
+from lab.inference.infer import predict
+from lab.models.classifier import build_model
+from lab.models.convlstm import ConvLSTM
+from lab.data.synth import SynthSpec, generate, render_video
+from lab.data.transforms import build_transform
+from lab.data.video import write_video
 
 COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
@@ -208,7 +209,7 @@ def memory_probe(short: str, long: str) -> dict[str, float]:
 def bench_memory(sizes: Sizes, short: Path, long: Path) -> list[dict]:
     """2b. Does streaming prediction's memory grow with the video's length? Measured in a fresh process,
     so the peaks of the other cases do not hide it."""
-    code = f"import json, lab.bench as b; print(json.dumps(b.memory_probe({str(short)!r}, {str(long)!r})))"
+    code = f"import json, lab.cli.bench as b; print(json.dumps(b.memory_probe({str(short)!r}, {str(long)!r})))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed:\n{proc.stderr}")
@@ -243,7 +244,7 @@ def bench_loader(sizes: Sizes, root: Path) -> list[dict]:
 
 def bench_train_step(device: torch.device, sizes: Sizes) -> list[dict]:
     """4. One training step of the demo model (forward + loss + backward, no optimizer step), ConvLSTM vs the
-    frame-only baseline: the cost of modelling time. Precision and memory format as `lab.train` uses them."""
+    frame-only baseline: the cost of modelling time. Precision and memory format as `lab.training.loop` uses them."""
     cfg = _demo_config()
     precision = Precision.choose(device, cfg.training.amp)
     torch.manual_seed(cfg.seed)

@@ -5,7 +5,7 @@ The score explained for frame t is that frame's *timeline* logit margin (fake mi
 not the clip logit: `ClipFeatures.maps` is a stack of the hidden states, and the recurrence reads the
 unstacked states, so the clip logit's gradient reaches `maps` only at the step(s) the pooling reads
 (with pooling="last", frame T-1 alone). The timeline logit of step t reads `maps[:, t]` directly, so every
-frame gets its own map. With the spatial-mean + linear head of `lab.model` this equals a class activation
+frame gets its own map. With the spatial-mean + linear head of `lab.models.classifier` this equals a class activation
 map (CAM); the Grad-CAM form keeps it correct for any head.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from matplotlib import colormaps
 from torch import Tensor, nn
 
 from lab.config import Config
-from lab.dataset import pad_clip
-from lab.transforms import build_transform
+from lab.data.dataset import pad_clip
+from lab.data.transforms import build_transform
 
-FAKE = 1  # class index of "fake" (lab.checkpoint.CLASS_NAMES)
+FAKE = 1  # class index of "fake" (lab.runtime.checkpoint.CLASS_NAMES)
 
 
 def class_margin(logits: Tensor, target: int = FAKE) -> Tensor:

@@ -22,11 +22,11 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from lab.config import Config
-from lab.dataset import CLASSES, discover_items
+from lab.data.dataset import CLASSES, discover_items
 from lab.errors import DataError, LabError
-from lab.heatmap import overlay_heatmap, resize_heatmap, window_heatmaps
-from lab.infer import Prediction, predict
-from lab.video import FrameSource, open_item
+from lab.inference.heatmap import overlay_heatmap, resize_heatmap, window_heatmaps
+from lab.inference.infer import Prediction, predict
+from lab.data.video import FrameSource, open_item
 
 VIEWER_CLASS = "lab-prediction-viewer"  # CSS classes: handles for the browser test and for styling
 

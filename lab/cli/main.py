@@ -1,0 +1,132 @@
+"""`lab <command>`: the one command line over every stage (the seed's train.py/test.py share its handlers).
+
+The handlers for training, evaluation, prediction and the data tools are in `lab.cli.commands`; this module
+adds the commands that drive whole workflows (demo, bench, notebooks) and the parser.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from lab.cli.commands import (add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval, cmd_extract, cmd_predict,
+                              cmd_summary, cmd_synth, cmd_train, train_parser)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lab.cli.demo import run_demo
+
+    return run_demo(data_root=args.data_root, progress=not args.no_progress)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lab.cli.bench import format_table, run_bench
+
+    table = run_bench(quick=args.quick, out_dir=args.out)
+    print(format_table(table))
+    print(f"wrote {Path(args.out) / 'bench.md'} and {Path(args.out) / 'bench.json'}")
+    return 0
+
+
+def notebook_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab notebooks`."""
+    p.add_argument("--run-name", default="notebooks",
+                   help="run name: checkpoints/<run>, reports/<run> (default notebooks)")
+    p.add_argument("--param", "-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                   help="notebook parameter, value read as YAML, repeatable: --param epochs=20 --param device=cuda")
+    p.add_argument("--only", action="append", metavar="NN",
+                   help="run only this notebook (number or name prefix), repeatable")
+    p.add_argument("--out", help="folder for executed notebooks and HTML (default reports/<run>/notebooks)")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    p.add_argument("--strip", action="store_true",
+                   help="instead of running: remove outputs from notebooks/*.ipynb (do this before committing)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from lab.workbench.notebooks import (PROJECT_MARKER, NotebookError, discover_notebooks, find_project, parse_param,
+                                         run_notebooks, select_notebooks, strip_outputs)
+
+    root = find_project()
+    if args.strip:
+        if root is None:
+            raise NotebookError(f"run --strip inside a convlstm-lab project (no {PROJECT_MARKER} found)")
+        for path in select_notebooks(discover_notebooks(root), args.only):
+            print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path.relative_to(root)}")
+        return 0
+    parameters = dict(parse_param(text) for text in args.params)
+    written = run_notebooks(args.run_name, args.out, parameters, args.only, args.kernel, root, progress=True)
+    for path in written:
+        print(f"{path}  (+ {path.with_suffix('.html').name})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lab", description="convlstm-lab: temporal deepfake detection.")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write the embedded synthetic dataset (seed layout)")
+    p.add_argument("--out", required=True, help="folder to create train/ val/ test/ in")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--frames", type=int, help="frames per video")
+    p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_synth)
+
+    p = sub.add_parser("extract", help="extract frames from a video with OpenCV")
+    p.add_argument("video")
+    p.add_argument("out")
+    p.add_argument("--fps", type=float, help="sample this many frames per second (default: every frame)")
+    p.add_argument("--face-crop", action="store_true", help="keep the largest face (OpenCV Haar cascade)")
+    p.add_argument("--face-margin", type=float, default=0.25, help="margin around the face box (fraction)")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_extract)
+
+    p = sub.add_parser("train", help="train (same flags as train.py)", parents=[train_parser()], add_help=False)
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a split and write reports/<run>/")
+    add_eval_flags(p)
+    add_common_flags(p)
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("predict", help="score a video file or a frame folder")
+    p.add_argument("path", help="video file or frame folder")
+    add_eval_flags(p)
+    add_common_flags(p)
+    p.set_defaults(fn=cmd_predict, kind="auto")
+
+    p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
+    p.add_argument("--data-root", default="data", help="where the synthetic splits go (default data/)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("summary", help="print the model's parameter and FLOP counts")
+    add_config_flags(p)
+    add_common_flags(p)
+    p.set_defaults(fn=cmd_summary)
+
+    p = sub.add_parser("bench", help="time fast paths against their baselines side by side; write reports/bench/")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, under a minute: a smoke run, not a measurement")
+    p.add_argument("--out", default="reports/bench", help="folder for bench.md and bench.json (default reports/bench)")
+    p.add_argument("--debug", action="store_true")
+    p.set_defaults(fn=cmd_bench)
+
+    p = sub.add_parser("notebooks", help="execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)")
+    notebook_arguments(p)
+    p.set_defaults(fn=cmd_notebooks)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return guard(args.fn, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""What the notebooks use beyond `lab`: project set-up, exploration and error-analysis tables and plots, the prediction viewer, the papermill runner.
+
+Notebooks import from `lab` and `lab.workbench` only. Names load on first use, like `lab`'s.
+"""
+import importlib as _importlib
+
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    # modules: tables (`analysis`) and their figures (`plots`)
+    "analysis": ("lab.workbench.analysis", None),
+    "plots": ("lab.workbench.plots", None),
+    # where a notebook runs and what it reads
+    **{n: ("lab.workbench.notebooks", n) for n in ("enter_project", "split_overrides", "split_dir", "find_checkpoint",
+                                                   "run_notebooks")},
+    # the per-frame prediction viewer and its pieces
+    **{n: ("lab.workbench.widgets", n) for n in ("PredictionViewer", "png_bytes", "timeline_figure")},
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lab.workbench' has no attribute '{name}'")
+    module, attribute = _EXPORTS[name]
+    loaded = _importlib.import_module(module)
+    value = loaded if attribute is None else getattr(loaded, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
