@@ -3,12 +3,22 @@
 Every reader returns RGB uint8 frames, `(H, W, 3)` one at a time or `(T, H, W, 3)` for a range.
 Video captures are opened for one read and released at once, so a `FrameSource` holds only
 plain data (path, frame count, fps): it pickles into DataLoader workers and never shares a cv2 handle.
+
+What a frame index means: frame i of a video is the i-th frame in presentation order, i.e. what a
+sequential decode from the start yields (B-frames reordered, as displayed). It is not a time: in a
+variable-frame-rate video a window of T frames spans a variable time. Random access (`read(start, n)`)
+returns exactly the frames a sequential decode gives: OpenCV seeks by frame number only where its
+timestamp-to-frame arithmetic is exact for every frame (constant frame rate, checked against the packet
+timestamps at open); other videos are read forward from the first frame (correct, slower). Frames come
+upright as a player shows them: the container's rotation (phones write it) is applied, so a portrait
+phone video gives portrait frames in every reader.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -110,6 +120,35 @@ def write_video(path: str | Path, frames_rgb: np.ndarray, fps: float = 12.0, fou
     return path
 
 
+def write_h264(path: str | Path, frames_rgb: np.ndarray, fps: float = 25.0, *, crf: int = 20, gop: int = 48,
+               bframes: int = 3, times: np.ndarray | None = None, preset: str = "veryfast") -> Path:
+    """Encode RGB uint8 `(T, H, W, 3)` frames as H.264 (libx264 in PyAV's wheel) in an .mp4, the way real
+    datasets are stored: B-frames, a keyframe every `gop` frames, quality `crf`. `times` (seconds, one per
+    frame, increasing) gives a variable frame rate. Written to a temporary name, then renamed."""
+    import av  # PyAV: OpenCV's wheels cannot write H.264
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    height, width = frames_rgb.shape[1:3]
+    rate = Fraction(fps).limit_denominator(1001)
+    time_base = Fraction(1, 90000)
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = time_base
+        stream.options = {"crf": str(crf), "g": str(gop), "bf": str(bframes), "preset": preset}
+        for i, frame in enumerate(frames_rgb):
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:stream.height, :stream.width]),
+                                                     format="rgb24")
+            seconds = float(times[i]) if times is not None else i / float(rate)
+            video_frame.pts, video_frame.time_base = round(seconds / time_base), time_base
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode())
+    tmp.replace(path)
+    return path
+
+
 def _open_capture(path: Path) -> cv2.VideoCapture:
     if not path.is_file():
         raise DataError(f"video '{path}' does not exist")
@@ -117,7 +156,34 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
     if not cap.isOpened():
         cap.release()
         raise DataError(f"video '{path}' cannot be opened (corrupt or unsupported codec): {_REENCODE_HINT}")
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # frames upright, as displayed (the default; made explicit)
     return cap
+
+
+def frame_times(path: str | Path) -> np.ndarray | None:
+    """Presentation times (seconds from the first frame) of every frame, in order, from the container's
+    packet timestamps: PyAV demuxes, nothing is decoded. None when PyAV cannot read the timestamps."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            pts = [packet.pts for packet in container.demux(stream) if packet.pts is not None]
+            time_base = float(stream.time_base)
+    except (av.error.FFmpegError, IndexError, TypeError):
+        return None
+    if not pts:
+        return None
+    ticks = np.sort(np.asarray(pts, dtype=np.int64))
+    return (ticks - ticks[0]) * time_base
+
+
+def seeks_exactly(times: np.ndarray | None, fps: float | None, num_frames: int) -> bool:
+    """Whether OpenCV's seek by frame number lands on frame i for every i. OpenCV maps a frame's timestamp
+    t to the number round(t * fps); that is the frame's index only at a constant frame rate."""
+    if times is None or fps is None or len(times) != num_frames:
+        return False
+    return bool(np.array_equal(np.floor(times * fps + 0.5).astype(np.int64), np.arange(num_frames)))
 
 
 def count_frames(cap: cv2.VideoCapture) -> int:
@@ -201,7 +267,9 @@ class FrameFolder(FrameSource):
 
 
 class VideoFile(FrameSource):
-    """A video file. Frame count and fps are read once here; each read opens its own capture."""
+    """A video file. Frame count, fps and whether seeking is exact are found once here; each read opens its
+    own capture. `seekable` False (variable frame rate, or timestamps PyAV cannot read): reads decode
+    forward from frame 0, so a window still holds exactly frames start..start+n-1."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -210,17 +278,30 @@ class VideoFile(FrameSource):
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
             self.num_frames = count_frames(cap)
+            self.rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META))  # degrees, applied to every frame
         finally:
             cap.release()
         if self.num_frames == 0:
             raise DataError(f"video '{self.path}' has no decodable frames: {_REENCODE_HINT}")
+        self.seekable = seeks_exactly(frame_times(self.path), self.fps, self.num_frames)
+
+    def _goto(self, cap: cv2.VideoCapture, start: int) -> None:
+        """Position `cap` so that the next read returns frame `start`."""
+        if start == 0:
+            return
+        if self.seekable:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            return
+        for index in range(start):  # grab() decodes without the colour conversion
+            if not cap.grab():
+                raise DataError(f"video '{self.path}': frame {index} of {self.num_frames} cannot be decoded: "
+                                f"{_REENCODE_HINT}")
 
     def read(self, start: int, count: int) -> np.ndarray:
         self._check_range(start, count)
         cap = _open_capture(self.path)
         try:
-            if start > 0:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            self._goto(cap, start)
             return np.stack([_read_video_frame(cap, self.path, start + i, self.num_frames) for i in range(count)])
         finally:
             cap.release()
@@ -228,8 +309,7 @@ class VideoFile(FrameSource):
     def iter_frames(self, start: int = 0) -> Iterator[np.ndarray]:
         cap = _open_capture(self.path)
         try:
-            if start > 0:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            self._goto(cap, start)
             for index in range(start, self.num_frames):
                 yield _read_video_frame(cap, self.path, index, self.num_frames)
         finally:
