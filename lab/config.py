@@ -59,7 +59,7 @@ class AugmentationConfig:
     random_crop: bool = True
     color_jitter: bool = True
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
-    crop_scale: tuple[float, ...] = (0.8, 1.0)  # area fraction range of the random crop
+    crop_scale: tuple[float, ...] = (0.8, 1.0)  # random crop area, a fraction of the largest box of the input aspect
     jitter_strength: float = 0.2  # brightness/contrast/saturation; hue gets a tenth of it
     jpeg_compression: bool = False  # re-encode every frame of a clip at one random quality
     jpeg_quality: tuple[int, ...] = (60, 95)

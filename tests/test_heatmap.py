@@ -33,6 +33,11 @@ def test_window_heatmaps_shapes_and_range(loaded, synth_root):
     # Frames of another size than the model's input: maps come back at the frames' size.
     big = np.stack([cv2.resize(f, (56, 40)) for f in frames])
     assert window_heatmaps(model, cfg, big).shape == (4, 40, 56)
+    # 16:9 frames: the model sees the centred square (eval crop); the map lies there and is 0 at the sides.
+    wide = np.stack([cv2.resize(f, (64, 36)) for f in frames])
+    heat = window_heatmaps(model, cfg, wide)
+    assert heat.shape == (4, 36, 64)
+    assert heat[:, :, :14].max() == 0 and heat[:, :, 50:].max() == 0 and heat[:, :, 14:50].max() > 0
     # A window shorter than sequence.length (the end of a short video) is padded, then cut back.
     assert window_heatmaps(model, cfg, frames[:2]).shape == (2, 32, 32)
 

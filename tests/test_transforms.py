@@ -85,3 +85,50 @@ def test_bad_clip_shapes_are_rejected():
     transform = build_transform(IMAGE, AugmentationConfig(), train=False)
     with pytest.raises(ValueError, match=r"\(T, 3, H, W\)"):
         transform(torch.zeros(3, 10, 10, dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------------------------------ crop geometry
+
+SQUARE = ImageConfig(height=32, width=32)
+CROP_ONLY = AugmentationConfig(horizontal_flip=False, random_crop=True, color_jitter=False, crop_scale=(0.8, 1.0))
+SHAPES = {"16:9": (1080, 1920), "4:3": (480, 640), "9:16": (1280, 720)}
+
+
+def ramp(height: int, width: int) -> torch.Tensor:
+    """One frame whose red channel is the column and green channel the row, both scaled to 0..255."""
+    x = torch.linspace(0, 255, width).round().to(torch.uint8).expand(height, width)
+    y = torch.linspace(0, 255, height).round().to(torch.uint8)[:, None].expand(height, width)
+    return torch.stack([x, y, torch.zeros_like(x)])[None]  # (1, 3, H, W)
+
+
+def seen(out: torch.Tensor, height: int, width: int) -> tuple[float, float, float, float]:
+    """(left, right, top, bottom) source coordinates the transformed frame shows, read off the ramps."""
+    img = denormalize(out[0], NormalizeConfig().mean, NormalizeConfig().std) * 255
+    return (img[0, :, 0].mean() / 255 * width, img[0, :, -1].mean() / 255 * width,
+            img[1, 0, :].mean() / 255 * height, img[1, -1, :].mean() / 255 * height)
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_training_crop_moves_over_the_whole_frame_and_keeps_the_aspect_ratio(shape):
+    height, width = shape
+    frame = ramp(height, width)
+    train = build_transform(SQUARE, CROP_ONLY, train=True)
+    torch.manual_seed(0)
+    boxes = np.array([seen(train(frame), height, width) for _ in range(60)])
+    lefts, rights, tops, bottoms = boxes.T
+    long_side = max(height, width)
+    # the box's position varies along the long side, and reaches near both ends of it
+    spread = (lefts, rights) if width >= height else (tops, bottoms)
+    assert spread[0].std() > 0.03 * long_side
+    assert spread[0].min() < 0.08 * long_side and spread[1].max() > 0.92 * long_side
+    # every crop is square in source pixels, like the 32x32 output: nothing is squashed
+    np.testing.assert_allclose(rights - lefts, bottoms - tops, rtol=0.06)
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_evaluation_sees_the_centred_box_of_the_same_aspect_ratio(shape):
+    height, width = shape
+    left, right, top, bottom = seen(build_transform(SQUARE, CROP_ONLY, train=False)(ramp(height, width)), height, width)
+    side = min(height, width)
+    np.testing.assert_allclose([right - left, bottom - top], [side, side], rtol=0.06)  # square, as trained
+    np.testing.assert_allclose([(left + right) / 2, (top + bottom) / 2], [width / 2, height / 2], rtol=0.04)

@@ -1,6 +1,13 @@
 """Clip transforms: torchvision v2 on a `tv_tensors.Video`, so one draw of random parameters
 (crop box, flip, jitter factors, JPEG quality) applies to every frame of a clip.
 
+Crop geometry, the same in training and evaluation: frames are never squashed. The reference box is the
+largest box with the model input's aspect ratio (image.width / image.height) centred in the frame: for a
+square input on 16:9 video, the full height and the middle 9/16 of the width. Evaluation uses that box.
+Training draws a box of the same aspect ratio whose area is `augmentation.crop_scale` of the reference box,
+anywhere in the frame (so the sides of a wide frame are seen too). Either way the box is resized to
+(image.height, image.width).
+
 Input: uint8 `(T, C, H, W)` tensor or uint8 `(T, H, W, 3)` numpy array. Output: float32 `(T, C, h, w)`
 normalised with the config's mean/std at `(image.height, image.width)`.
 """
@@ -63,6 +70,46 @@ def _jpeg_roundtrip(frame_bgr: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
+def centred_box(size: Sequence[int], height: int, width: int) -> tuple[int, int, int, int]:
+    """(top, left, h, w): the largest box with the aspect ratio of `size` (h, w), centred in a height x width
+    frame. It is what evaluation shows the model, and what a random training crop is a fraction of."""
+    out_h, out_w = size
+    if width * out_h >= height * out_w:  # the frame is wider than the output: full height
+        box_h, box_w = height, max(1, min(width, round(height * out_w / out_h)))
+    else:
+        box_h, box_w = max(1, min(height, round(width * out_h / out_w))), width
+    return (height - box_h) // 2, (width - box_w) // 2, box_h, box_w
+
+
+class AspectCrop(v2.Transform):
+    """Crop a box with the aspect ratio of `size` (h, w) and resize it to `size`; see the module docstring.
+
+    random=False: the largest such box, centred. random=True: a box whose area is a fraction in `scale` of
+    that largest box, at a uniformly random position; one draw per clip (the same box on every frame)."""
+
+    def __init__(self, size: Sequence[int], scale: Sequence[float] = (1.0, 1.0), random: bool = False):
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.scale = (float(scale[0]), float(scale[1]))
+        if not 0 < self.scale[0] <= self.scale[1] <= 1:
+            raise ValueError(f"crop scale must satisfy 0 < low <= high <= 1, got {scale}")
+        self.random = random
+
+    def make_params(self, flat_inputs: list) -> dict:
+        height, width = v2.query_size(flat_inputs)
+        top, left, box_h, box_w = centred_box(self.size, height, width)
+        if not self.random:
+            return {"top": top, "left": left, "height": box_h, "width": box_w}
+        area = float(torch.empty(()).uniform_(*self.scale))  # torch RNG: seeded per worker and epoch
+        box_h, box_w = max(1, round(box_h * area ** 0.5)), max(1, round(box_w * area ** 0.5))
+        top = int(torch.randint(0, height - box_h + 1, ()))
+        left = int(torch.randint(0, width - box_w + 1, ()))
+        return {"top": top, "left": left, "height": box_h, "width": box_w}
+
+    def transform(self, inpt, params: dict):
+        return F.resized_crop(inpt, **params, size=list(self.size), antialias=True)
+
+
 class ClipTransform:
     """Thin wrapper: wraps the clip as a `tv_tensors.Video` (one parameter draw per clip), runs the
     v2 pipeline and returns a plain float tensor `(T, C, h, w)`. Picklable for DataLoader workers."""
@@ -79,15 +126,12 @@ class ClipTransform:
 
 
 def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train: bool) -> ClipTransform:
-    """Train: random resized crop (or resize), flip, colour jitter, JPEG, then float + normalise.
-    Eval: resize + normalise only. Each enabled augmentation is drawn once per clip."""
+    """Train: random aspect-preserving crop (or the centred one), flip, colour jitter, JPEG, then float +
+    normalise. Eval: the centred aspect-preserving crop + normalise. Each augmentation is drawn once per clip."""
     size = (image.height, image.width)
     aug = augmentation
-    steps: list[v2.Transform] = []
-    if train and aug.random_crop:
-        steps.append(v2.RandomResizedCrop(size, scale=tuple(aug.crop_scale), antialias=True))
-    else:
-        steps.append(v2.Resize(size, antialias=True))
+    random_crop = train and aug.random_crop
+    steps: list[v2.Transform] = [AspectCrop(size, tuple(aug.crop_scale) if random_crop else (1.0, 1.0), random_crop)]
     if train and aug.horizontal_flip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))
     if train and aug.color_jitter and aug.jitter_strength > 0:

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from matplotlib import colormaps
 from torch import Tensor, nn
 
-from lab.config import Config
+from lab.config import Config, ImageConfig
 from lab.data.dataset import pad_clip
-from lab.data.transforms import build_transform
+from lab.data.transforms import build_transform, centred_box
 
 FAKE = 1  # class index of "fake" (lab.runtime.checkpoint.CLASS_NAMES)
 
@@ -64,18 +64,33 @@ def window_heatmaps(model: nn.Module, cfg: Config, frames: np.ndarray, *, target
                     full_size: bool = True) -> np.ndarray:
     """One window of raw frames, uint8 RGB (t, H, W, 3) -> Grad-CAM (t, H, W) float32 in [0, 1].
 
-    Frames go through the eval transform (resize + normalise, no crop, so a map covers the whole frame);
-    a window shorter than `sequence.length` is padded by repeating its last frame, as inference does.
-    `full_size=False` returns the small feature-map-sized maps (t, h, w) instead, for caching; bring one
-    to a frame's size with `resize_heatmap` (or let `overlay_heatmap` do it).
+    Frames go through the eval transform (the centred box of the input's aspect ratio, resized, normalised);
+    a map covers that box and is 0 outside it, where the model saw nothing. A window shorter than
+    `sequence.length` is padded by repeating its last frame, as inference does. `full_size=False` returns the
+    small feature-map-sized maps (t, h, w) instead, for caching; `frame_heatmap` brings one to a frame.
     """
     frames = np.asarray(frames)
     count = len(frames)
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     clip = transform(pad_clip(frames, cfg.sequence.length))[None]  # (1, T, C, h, w)
     device = next(model.parameters()).device
-    cam = gradcam(model, clip.to(device), target=target, size=frames.shape[1:3] if full_size else None)
-    return cam[0, :count].cpu().numpy().astype(np.float32)
+    if not full_size:
+        return gradcam(model, clip.to(device), target=target)[0, :count].cpu().numpy().astype(np.float32)
+    top, left, box_h, box_w = centred_box((cfg.image.height, cfg.image.width), *frames.shape[1:3])
+    cam = gradcam(model, clip.to(device), target=target, size=(box_h, box_w))[0, :count].cpu().numpy()
+    out = np.zeros((count, *frames.shape[1:3]), np.float32)
+    out[:, top:top + box_h, left:left + box_w] = cam
+    return out
+
+
+def frame_heatmap(heat: np.ndarray, frame_size: tuple[int, int], image: ImageConfig) -> np.ndarray:
+    """Maps over the model's input (..., h, w) -> over the frame (..., H, W): resized into the box the eval
+    transform crops (`centred_box`), 0 outside it."""
+    top, left, box_h, box_w = centred_box((image.height, image.width), *frame_size)
+    heat = np.asarray(heat, dtype=np.float32)
+    out = np.zeros(heat.shape[:-2] + tuple(frame_size), np.float32)
+    out[..., top:top + box_h, left:left + box_w] = resize_heatmap(heat, (box_h, box_w))
+    return out
 
 
 def resize_heatmap(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:

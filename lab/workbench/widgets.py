@@ -24,7 +24,7 @@ from torch import nn
 from lab.config import Config
 from lab.data.dataset import CLASSES, discover_items
 from lab.errors import DataError, LabError
-from lab.inference.heatmap import overlay_heatmap, resize_heatmap, window_heatmaps
+from lab.inference.heatmap import frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction, predict
 from lab.data.video import FrameSource, open_item
 
@@ -230,7 +230,7 @@ class PredictionViewer:
         maps = self._heatmaps.get((source.path, start), lambda: window_heatmaps(
             self.model, self.cfg, source.read(start, window["end"] - start), full_size=False))
         frame = self.frame(index)
-        return resize_heatmap(maps[index - start], frame.shape[:2])
+        return frame_heatmap(maps[index - start], frame.shape[:2], self.cfg.image)
 
     def image(self, index: int) -> np.ndarray:
         """What the frame view shows: the frame, with the heatmap blended in when the toggle is on."""
