@@ -38,6 +38,14 @@ class SequenceConfig:
     # "skip" leaves it out (counted in a warning), "error" stops with the item's path.
     short_items: Literal["pad", "skip", "error"] = "pad"
     max_windows_per_item: int = 0  # 0 = every window; >0 spreads that many windows evenly over the item
+    # A per-timestep output is trained and reported only from the step that has seen this many frames of its
+    # window (clamped to `length`): before that it has too little context to mean anything.
+    min_context: int = 4
+
+    @property
+    def first_scored_step(self) -> int:
+        """Index of the first timestep whose output is trained and reported (0-based)."""
+        return min(self.min_context, self.length) - 1
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,9 @@ class TrainingConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     deterministic: bool = False
     balanced_sampling: bool = True  # WeightedRandomSampler over the windows' labels
+    # Weight of the auxiliary loss on the per-timestep outputs (steps from sequence.min_context on), which
+    # makes per-frame scores trained outputs; 0 trains the clip output alone.
+    step_loss_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -162,11 +173,12 @@ class Config:
 _POSITIVE = {
     "sequence.length", "sequence.stride", "image.height", "image.width", "model.convlstm.kernel_size",
     "model.convlstm.num_layers", "model.classifier.num_classes", "training.batch_size", "training.epochs",
-    "training.early_stopping.patience", "inference.batch_size",
+    "training.early_stopping.patience", "inference.batch_size", "sequence.min_context",
 }
 _NON_NEGATIVE = {
     "data.num_workers", "sequence.max_windows_per_item", "training.learning_rate", "training.weight_decay",
     "training.scheduler.warmup_epochs", "training.early_stopping.min_delta", "training.grad_clip",
+    "training.step_loss_weight",
 }
 _UNIT_INTERVAL = {
     "model.classifier.dropout", "model.convlstm.dropout", "training.label_smoothing",

@@ -4,6 +4,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from pathlib import Path
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -58,6 +60,26 @@ def test_threshold_sweep_counts():
     assert at_zero["recall"] == 1.0 and at_zero["precision"] == 0.5
     assert np.isnan(sweep.set_index("threshold").loc[1.0, "precision"])  # nothing called fake
     assert len(analysis.threshold_sweep([0, 1], [0.2, 0.8])) == 101
+
+
+def test_best_f1_threshold_is_chosen_on_validation_and_only_applied_to_the_split():
+    # validation separates at 0.3; the evaluated split would prefer 0.7, which must not be picked
+    table = analysis.best_f1_threshold([0, 0, 1, 1], [0.1, 0.2, 0.35, 0.9], [0, 0, 1, 1], [0.5, 0.6, 0.8, 0.9])
+    chosen = table.loc["validation (chosen here)"]
+    assert 0.2 < chosen["threshold"] <= 0.35 and chosen["f1"] == 1.0
+    applied = table.loc["evaluated split (applied)"]
+    assert applied["threshold"] == chosen["threshold"] and applied["fpr"] == 1.0  # both reals called fake
+
+
+def test_notebook_04_sweeps_thresholds_on_validation_not_on_the_evaluated_split():
+    import nbformat
+
+    from lab.workbench.notebooks import _code_cells, _python_source
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "04_error_analysis.ipynb", as_version=4)
+    calls = [line for cell in _code_cells(nb) for line in _python_source(cell).splitlines()
+             if "analysis.threshold_sweep(" in line or "analysis.best_f1_threshold(" in line]
+    assert calls and all("(val_ev." in line or "best_f1_threshold(val_ev." in line for line in calls), calls
 
 
 def test_worst_errors_orders_each_kind_and_flags_real_errors():

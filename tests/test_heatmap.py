@@ -42,15 +42,17 @@ def test_window_heatmaps_shapes_and_range(loaded, synth_root):
     assert window_heatmaps(model, cfg, frames[:2]).shape == (2, 32, 32)
 
 
-def test_every_frame_of_a_window_gets_a_map(loaded, synth_root):
+def test_every_frame_with_context_gets_a_map_and_earlier_frames_none(loaded, synth_root):
     """With pooling="last" the clip logit's gradient reaches only the last step's maps; the timeline
-    target gives each frame its own. Fake and real margins are opposite, so at every frame at least
-    one of the two maps is non-zero."""
+    target gives each frame its own. Fake and real margins are opposite, so at every frame with enough
+    context at least one of the two maps is non-zero; frames before `min_context` are never evidence."""
     model, cfg, _ = loaded
     assert cfg.model.pooling == "last"
+    cfg = cfg.replace("sequence.min_context=2")
     frames = open_item(_item(synth_root, "real")).read(0, cfg.sequence.length)
     fake, real = (window_heatmaps(model, cfg, frames, target=t) for t in (1, 0))
-    for t in range(len(frames)):
+    assert fake[0].max() == 0 and real[0].max() == 0  # step 0 has seen one frame (and a zero residual)
+    for t in range(1, len(frames)):
         assert fake[t].max() > 0 or real[t].max() > 0, f"frame {t} has no map"
 
 

@@ -1,4 +1,6 @@
 """Prediction on a video file / frame folder: windows, per-frame scores, padding, agreement with evaluation."""
+import json
+
 import numpy as np
 import pytest
 
@@ -20,8 +22,10 @@ def test_video_and_frames_predictions_cover_every_frame(loaded, synth_root):
     for pred in (inference_video(video, model, cfg, threshold=ckpt["threshold"]),
                  inference_frames(folder, model, cfg, threshold=ckpt["threshold"])):
         assert pred.num_frames == 12 and len(pred.frames) == 12
-        assert [w["start"] for w in pred.windows] == [0, 4, 8]
-        assert all(0 <= p <= 1 for p in pred.frames)
+        assert [w["start"] for w in pred.windows if w["scored"]] == [0, 4, 8]  # the windows evaluation scores
+        first = cfg.sequence.first_scored_step  # 1: min_context 2
+        assert pred.frames[:first] == [None] * first  # too little context: never reported as evidence
+        assert all(0 <= p <= 1 for p in pred.frames[first:])
         assert pred.label == ("fake" if pred.prob_fake >= pred.threshold else "real")
         assert pred.verdict().startswith(pred.label.upper()) and "(3 windows)" in pred.verdict()
         assert set(pred.to_dict()) >= {"label", "prob_fake", "threshold", "windows", "frames"}
@@ -42,7 +46,11 @@ def test_end_aligned_window_and_short_video(loaded, synth_root, tmp_path, write_
     model, cfg, _ = loaded
     frames = np.random.default_rng(0).integers(0, 255, (10, 32, 32, 3), dtype=np.uint8)
     pred = predict(write_video(tmp_path / "ten.mp4", frames), model, cfg)
-    assert [w["start"] for w in pred.windows] == [0, 4, 6] and len(pred.frames) == 10
+    assert [w["start"] for w in pred.windows if w["scored"]] == [0, 4] and len(pred.frames) == 10
+    assert "(2 windows)" in pred.verdict()
+    # coverage-only windows give frames 4 and 8-9 (step 0 of window 4, past the last window) a score
+    assert [w["start"] for w in pred.windows if not w["scored"]] == [3, 6]
+    assert pred.frames[0] is None and all(p is not None for p in pred.frames[1:])
     short = predict(write_video(tmp_path / "three.mp4", frames[:3]), model, cfg)
     assert short.num_frames == 3 and len(short.windows) == 1 and "padded" in short.notes[0]
     with pytest.raises(DataError, match="fewer than sequence.length"):
@@ -55,3 +63,30 @@ def test_missing_inputs_are_clear(loaded, tmp_path):
         predict(tmp_path / "nope.mp4", model, cfg)
     with pytest.raises(DataError, match="not a video file"):
         inference_video(tmp_path, model, cfg)
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "vote", "confident"])
+def test_predict_and_split_evaluation_give_a_video_the_same_score(loaded, tmp_path, write_video, aggregation):
+    """10 frames, T=4, stride 4: windows 0 and 4 leave frames 8-9 to an end-aligned window, which must not
+    change the video score (it did: predict averaged it in, evaluation did not)."""
+    model, cfg, _ = loaded
+    cfg = cfg.replace(f"inference.aggregation={aggregation}", "inference.confident_fraction=0.5")
+    rng = np.random.default_rng(1)
+    for cls in ("real", "fake"):
+        write_video(tmp_path / "split" / cls / "ten.mp4", rng.integers(0, 255, (10, 32, 32, 3), dtype=np.uint8))
+    ev = evaluate_split(model, cfg, tmp_path / "split", "cpu", threshold=0.5, progress=False)
+    for cls in ("real", "fake"):
+        pred = predict(tmp_path / "split" / cls / "ten.mp4", model, cfg, threshold=0.5)
+        assert len(pred.windows) > 2  # coverage windows still run, for per-frame scores
+        video = ev.videos.set_index("item").loc[f"{cls}/ten.mp4"]
+        assert pred.prob_fake == pytest.approx(video["score"], abs=1e-6)
+        assert pred.label == ("fake" if video["pred"] else "real")
+
+
+def test_per_frame_scores_skip_steps_without_context(loaded, synth_root):
+    model, cfg, _ = loaded
+    video = next((synth_root / "test").rglob("*.mp4"))
+    for min_context, unscored in ((1, 0), (2, 1), (4, 3)):
+        pred = predict(video, model, cfg.replace(f"sequence.min_context={min_context}"))
+        assert pred.frames[:unscored] == [None] * unscored and None not in pred.frames[unscored:]
+    assert json.loads(pred.to_json())["frames"][0] is None  # valid JSON: null, not NaN

@@ -45,9 +45,9 @@ def test_scrubbing_moves_frame_and_cursor(viewer):
     assert np.array_equal(decode(viewer.frame_image.value), viewer.source().read(5, 1)[0])
     assert viewer.caption.value.startswith("frame 5 / 11")
     assert f"{viewer.prediction.frames[5]:.3f}" in viewer.caption.value
-    # Windows [0,4) [4,8) [8,12): only 4-7 covers frame 5 and is highlighted.
-    assert [(w["start"], w["end"]) for w in viewer.windows_at(5)] == [(4, 8)]
-    assert viewer.windows_table.value.count("font-weight:bold") == 1
+    # Scored windows [0,4) [4,8) [8,12), coverage-only [3,7) and [7,11): 3-6 and 4-7 cover frame 5.
+    assert [(w["start"], w["end"]) for w in viewer.windows_at(5)] == [(3, 7), (4, 8)]
+    assert viewer.windows_table.value.count("font-weight:bold") == 2
     for k in range(12):  # frames decode lazily through a bounded cache
         viewer.slider.value = k
     assert len(viewer._frames) == 4

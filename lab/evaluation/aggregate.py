@@ -28,16 +28,21 @@ def video_score(window_probs, strategy: str, threshold: float, confident_fractio
     raise ValueError(f"unknown aggregation {strategy!r}; choose one of {', '.join(STRATEGIES)}")
 
 
-def frame_scores(starts, timelines, num_frames: int | None = None) -> np.ndarray:
-    """Per-frame P(fake): for each frame, the mean of the per-timestep P(fake) of every window covering it.
+def frame_scores(starts, timelines, num_frames: int | None = None, first_step: int = 0) -> np.ndarray:
+    """Per-frame P(fake): for each frame, the mean of the per-timestep P(fake) of every window covering it
+    at a step >= `first_step` (a step that has seen enough of its window: `SequenceConfig.first_scored_step`).
 
-    `starts[i]` is window i's first frame and `timelines[i]` its (T,) per-timestep scores. Frames no window
-    covers are NaN; `num_frames` cuts off steps that only a padded window reached."""
+    `starts[i]` is window i's first frame and `timelines[i]` its (T,) per-timestep scores (NaN: not scored).
+    Frames no such
+    step covers (the first `first_step` frames of an item, or gaps) are NaN; `num_frames` cuts off steps that
+    only a padded window reached."""
     length = max([num_frames or 0] + [s + len(t) for s, t in zip(starts, timelines)])
     total, count = np.zeros(length), np.zeros(length)
     for start, timeline in zip(starts, timelines):
-        total[start:start + len(timeline)] += np.asarray(timeline, dtype=float)
-        count[start:start + len(timeline)] += 1
+        used = np.asarray(timeline, dtype=float)[first_step:]
+        span = slice(start + first_step, start + first_step + len(used))
+        total[span] += np.nan_to_num(used)
+        count[span] += np.isfinite(used)  # NaN steps (not scored) cover nothing
     with np.errstate(invalid="ignore"):
         return (total / count)[:length if num_frames is None else num_frames]
 

@@ -121,7 +121,9 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
     scored = score_loader(model, loader, device, precision, progress=progress)
     windows = ds.metadata().reset_index(drop=True)
     windows["prob_fake"] = scored.probs
-    windows["timeline"] = [" ".join(f"{p:.4f}" for p in row) for row in scored.timeline]
+    timeline = scored.timeline.copy()
+    timeline[:, :cfg.sequence.first_scored_step] = np.nan  # steps with too little context are not evidence
+    windows["timeline"] = [" ".join(f"{p:.4f}" for p in row) for row in timeline]
     metrics: dict[str, Any] = {"clip": binary_metrics(scored.labels, scored.probs, threshold), "video": {}}
     videos_by = {}
     for strategy in STRATEGIES:
@@ -135,4 +137,4 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
         metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
     metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
                     "n_windows": len(windows), "n_videos": len(videos)})
-    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": scored.timeline})
+    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline})

@@ -31,13 +31,14 @@ def class_margin(logits: Tensor, target: int = FAKE) -> Tensor:
 
 
 def gradcam(model: nn.Module, clips: Tensor, *, target: int = FAKE,
-            size: tuple[int, int] | None = None) -> Tensor:
+            size: tuple[int, int] | None = None, first_step: int = 0) -> Tensor:
     """Grad-CAM per frame. clips (B, T, C, H, W) normalised -> (B, T, h, w) in [0, 1], at the feature-map
     resolution or bilinearly resized to `size` (H, W).
 
     cam_t = ReLU(sum_c alpha_tc * A_tc) with alpha_tc the spatial mean of d margin_t / d A_tc, where A are
     `forward_features(clips).maps` and margin_t the timeline margin of `target` at step t. Each window is
     scaled by its own maximum, so frames of one window compare; a window with no positive evidence is all 0.
+    Steps before `first_step` (too little context, see `SequenceConfig.first_scored_step`) get all-0 maps.
     The model's parameters get no gradients (autograd.grad), and it is used in eval mode.
     """
     was_training = model.training
@@ -49,7 +50,7 @@ def gradcam(model: nn.Module, clips: Tensor, *, target: int = FAKE,
             features = model.forward_features(clips)
             maps = features.maps  # (B, T, C, h, w)
             margins = class_margin(model.forward_head(features.sequence).float(), target)  # (B, T)
-            (grads,) = torch.autograd.grad(margins.sum(), maps)
+            (grads,) = torch.autograd.grad(margins[:, first_step:].sum(), maps)  # earlier steps: no evidence
     finally:
         model.train(was_training)
     weights = grads.float().mean(dim=(-2, -1), keepdim=True)  # (B, T, C, 1, 1)
@@ -74,10 +75,13 @@ def window_heatmaps(model: nn.Module, cfg: Config, frames: np.ndarray, *, target
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     clip = transform(pad_clip(frames, cfg.sequence.length))[None]  # (1, T, C, h, w)
     device = next(model.parameters()).device
+    first = cfg.sequence.first_scored_step
     if not full_size:
-        return gradcam(model, clip.to(device), target=target)[0, :count].cpu().numpy().astype(np.float32)
+        cam = gradcam(model, clip.to(device), target=target, first_step=first)
+        return cam[0, :count].cpu().numpy().astype(np.float32)
     top, left, box_h, box_w = centred_box((cfg.image.height, cfg.image.width), *frames.shape[1:3])
-    cam = gradcam(model, clip.to(device), target=target, size=(box_h, box_w))[0, :count].cpu().numpy()
+    cam = gradcam(model, clip.to(device), target=target, size=(box_h, box_w), first_step=first)
+    cam = cam[0, :count].cpu().numpy()
     out = np.zeros((count, *frames.shape[1:3]), np.float32)
     out[:, top:top + box_h, left:left + box_w] = cam
     return out

@@ -1,8 +1,13 @@
 """Score one video file or frame folder: sliding windows, per-window and per-frame P(fake), a verdict.
 
 Frames stream through a ring buffer of one window, so memory is bounded by the window and the batch,
-never by the video's length. Windows start every `sequence.stride` frames; when the last window does
-not reach the final frame, one more window aligned to the end is added so every frame gets a score.
+never by the video's length. The video score comes from the same windows evaluation scores (starts 0,
+stride, 2*stride, ...), so `predict` and `test.py --eval` agree; where those windows leave frames without a
+per-frame score (usually the last frames), extra windows are run for per-frame scores only.
+
+A per-frame score is P(fake) at that frame from the per-timestep head (trained with the auxiliary loss,
+`training.step_loss_weight`), averaged over the windows covering the frame at a step that has seen at least
+`sequence.min_context` frames of its window. The first min_context - 1 frames of an item have no score (None).
 """
 from __future__ import annotations
 
@@ -16,12 +21,13 @@ import numpy as np
 import torch
 
 from lab.evaluation.aggregate import decision_threshold, frame_scores, video_score
-from lab.config import Config
+from lab.config import Config, SequenceConfig
 from lab.runtime.device import Precision
 from lab.errors import DataError
 from lab.evaluation.evaluate import score_clips
 from lab.data.transforms import build_transform
-from lab.data.video import IMAGE_EXTS, VIDEO_EXTS, is_video, iter_frames
+from lab.data.dataset import window_starts
+from lab.data.video import IMAGE_EXTS, VIDEO_EXTS, is_video, open_item
 
 
 @dataclass
@@ -32,12 +38,16 @@ class Prediction:
     threshold: float  # the cut applied to prob_fake
     aggregation: str
     num_frames: int
-    windows: list[dict] = field(default_factory=list)  # {start, end (exclusive), prob_fake}
-    frames: list[float] = field(default_factory=list)  # per-frame P(fake), mean over covering windows' timelines
+    # {start, end (exclusive), prob_fake, scored}: scored windows make prob_fake (the ones evaluation uses);
+    # windows with scored=False (usually one aligned to the end) only give frames their per-frame scores
+    windows: list[dict] = field(default_factory=list)
+    # per-frame P(fake): mean over the covering windows' per-timestep outputs that had enough context
+    # (sequence.min_context); None for frames no such output covers (an item's first frames)
+    frames: list[float | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def verdict(self) -> str:
-        n = len(self.windows)
+        n = sum(w["scored"] for w in self.windows)
         return f"{self.label.upper()} {self.prob_fake:.2f} ({n} window{'s' if n != 1 else ''})"
 
     def to_dict(self) -> dict:
@@ -47,27 +57,42 @@ class Prediction:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _window_starts_stream(frames: Iterator[np.ndarray], length: int, stride: int, short_items: str, source: str):
-    """Yield (start, list-of-`length`-frames) windows from a frame stream, plus the final frame count."""
+def plan_prediction(num_frames: int, seq: SequenceConfig) -> tuple[list[int], list[int]]:
+    """(scored starts, coverage-only starts) for an item of `num_frames` frames.
+
+    The scored windows are exactly those evaluation uses (`window_starts`, `sequence.max_windows_per_item`
+    included), so `predict` and `test.py --eval` give a video the same score. Coverage windows are added,
+    fewest first-fit, so that every frame from `first_scored_step` on lies in some window at a step with
+    enough context (usually just one window aligned to the end); they give per-frame scores only."""
+    if num_frames < seq.length:
+        return [0], []  # one padded window (short_items=pad)
+    starts = window_starts(num_frames, seq.length, seq.stride, seq.max_windows_per_item)
+    first = seq.first_scored_step
+    covered = np.zeros(num_frames, bool)
+    for start in starts:
+        covered[start + first:start + seq.length] = True
+    extra = []
+    for frame in np.flatnonzero(~covered[first:]) + first:
+        if not covered[frame]:
+            start = min(frame - first, num_frames - seq.length)
+            extra.append(start)
+            covered[start + first:start + seq.length] = True
+    return starts, extra
+
+
+def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: int, num_frames: int):
+    """Yield (start, clip (T, C, H, W)) for each start in `wanted`, from one pass over `frames` with a ring
+    buffer of one window; an item shorter than `length` yields one clip padded with its last frame."""
     buffer: deque = deque(maxlen=length)
-    last_start = None
     n = 0
     for n, frame in enumerate(frames, start=1):
         buffer.append(frame)
-        start = n - length
-        if start >= 0 and start % stride == 0:
-            last_start = start
-            yield start, list(buffer)
-    if n == 0:
-        raise DataError(f"'{source}' has no readable frames")
+        if n >= length and n - length in wanted:
+            yield n - length, torch.stack(list(buffer))
+    if n != num_frames:
+        raise DataError(f"{n} frames decoded where {num_frames} were counted: re-encode the video")
     if n < length:
-        if short_items != "pad":
-            raise DataError(f"'{source}' has {n} frames, fewer than sequence.length={length} "
-                            f"(sequence.short_items={short_items}); use a shorter sequence.length or short_items=pad")
-        yield 0, list(buffer) + [buffer[-1]] * (length - n)
-    elif last_start != n - length:
-        yield n - length, list(buffer)
-    yield None, n
+        yield 0, torch.stack(list(buffer) + [buffer[-1]] * (length - n))
 
 
 def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float = 0.5,
@@ -78,12 +103,17 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
         raise DataError(f"'{path}' not found: pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
     device = torch.device(device)
     seq, inf = cfg.sequence, cfg.inference
+    source = open_item(path)
+    num_frames = source.num_frames
+    if num_frames < seq.length and seq.short_items != "pad":
+        raise DataError(f"'{path}' has {num_frames} frames, fewer than sequence.length={seq.length} "
+                        f"(sequence.short_items={seq.short_items}); use a shorter sequence.length or short_items=pad")
+    starts, coverage = plan_prediction(num_frames, seq)
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     model.eval()
     probs_by_start: dict[int, float] = {}
     timelines_by_start: dict[int, list[float]] = {}
     batch: list[tuple[int, torch.Tensor]] = []
-    num_frames = 0
 
     def flush():
         clips = torch.stack([clip for _, clip in batch]).to(device)
@@ -97,12 +127,9 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
 
     # Each frame is transformed once on arrival (the eval transform is deterministic), then shared by
     # every window that covers it.
-    frames = (transform(frame[None])[0] for frame in iter_frames(path))
-    for start, window in _window_starts_stream(frames, seq.length, seq.stride, seq.short_items, str(path)):
-        if start is None:
-            num_frames = window
-            break
-        batch.append((start, torch.stack(window)))
+    frames = (transform(frame[None])[0] for frame in source.iter_frames())
+    for start, clip in _stream_windows(frames, set(starts) | set(coverage), seq.length, num_frames):
+        batch.append((start, clip))
         if len(batch) == inf.batch_size:
             flush()
     if batch:
@@ -112,12 +139,15 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     if num_frames < seq.length:
         notes.append(f"{num_frames} frames is shorter than one window ({seq.length}); padded by repeating the "
                      f"last frame (sequence.short_items=pad)")
-    starts = sorted(probs_by_start)
     window_probs = [probs_by_start[s] for s in starts]
+    scored = set(starts)
     score = video_score(window_probs, inf.aggregation, threshold, inf.confident_fraction)
     cut = decision_threshold(inf.aggregation, threshold)
-    per_frame = frame_scores(starts, [timelines_by_start[s] for s in starts], num_frames).tolist()
-    windows = [{"start": s, "end": min(s + seq.length, num_frames), "prob_fake": p} for s, p in zip(starts, window_probs)]
+    covering = sorted(probs_by_start)
+    per_frame = [None if np.isnan(p) else float(p) for p in
+                 frame_scores(covering, [timelines_by_start[s] for s in covering], num_frames, seq.first_scored_step)]
+    windows = [{"start": s, "end": min(s + seq.length, num_frames), "prob_fake": probs_by_start[s],
+                "scored": s in scored} for s in covering]
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, num_frames,
                       windows, per_frame, notes)
 

@@ -109,8 +109,12 @@ class ClipClassifier(nn.Module):
         """Per-timestep logits (B, T, num_classes); with a unidirectional ConvLSTM step t saw frames 0..t."""
         return self.forward_head(self.forward_features(clip).sequence)
 
-    def forward(self, clip: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(clip).embedding)
+    def forward(self, clip: Tensor, with_timeline: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """(B, num_classes) clip logits; with_timeline: also the per-timestep logits (B, T, num_classes), from
+        one pass (training calls the model once, so DistributedDataParallel sees every gradient)."""
+        features = self.forward_features(clip)
+        logits = self.forward_head(features.embedding)
+        return (logits, self.forward_head(features.sequence)) if with_timeline else logits
 
 
 class ConvLSTMClassifier(ClipClassifier):
@@ -148,8 +152,9 @@ class FrameClassifier(ClipClassifier):
         sequence = maps.mean(dim=(-2, -1))  # (B, T, C_enc)
         return ClipFeatures(sequence.mean(dim=1), sequence, None, maps)
 
-    def forward(self, clip: Tensor) -> Tensor:
-        return self.forward_timeline(clip).mean(dim=1)  # (B, num_classes)
+    def forward(self, clip: Tensor, with_timeline: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        timeline = self.forward_timeline(clip)  # (B, T, num_classes)
+        return (timeline.mean(dim=1), timeline) if with_timeline else timeline.mean(dim=1)
 
 
 MODELS: dict[str, type[ClipClassifier]] = {"convlstm": ConvLSTMClassifier, "frame": FrameClassifier}

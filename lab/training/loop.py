@@ -69,6 +69,20 @@ def build_scheduler(optimizer, cfg: SchedulerConfig, epochs: int, steps_per_epoc
     return sched.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
 
+def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module,
+                  step_weight: float, first_step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clip logits (B, 2), loss): cross-entropy of the clip output, plus `step_weight` times the mean
+    cross-entropy of the per-timestep outputs from `first_step` on, each against the clip's label. The
+    auxiliary term makes the per-frame scores that prediction reports trained outputs."""
+    if step_weight <= 0:
+        logits = model(clips)
+        return logits, loss_fn(logits.float(), labels)
+    logits, steps = model(clips, with_timeline=True)  # (B, 2), (B, T, 2); one call, so DDP syncs it all
+    steps = steps[:, first_step:].float()
+    step_loss = loss_fn(steps.flatten(0, 1), labels.repeat_interleave(steps.shape[1]))
+    return logits, loss_fn(logits.float(), labels) + step_weight * step_loss
+
+
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
     train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True)
     val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
@@ -185,8 +199,8 @@ def fit(
                 clips = clips.to(device, non_blocking=True)
                 labels = labels.to(device, non_blocking=True)
                 with precision.autocast():
-                    logits = model(clips)
-                    loss = loss_fn(logits.float(), labels)
+                    logits, loss = training_loss(model, clips, labels, loss_fn, tcfg.step_loss_weight,
+                                                 cfg.sequence.first_scored_step)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -218,9 +232,10 @@ def fit(
                    "val_loss": scored.loss, "val_acc": val_metrics["accuracy"], "val_auc": val_metrics["roc_auc"],
                    "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
             history.append(row)
+            # Every checkpoint carries the threshold chosen on validation for its own weights.
+            threshold = choose_threshold(scored.labels, scored.probs)
             improved = row["val_auc"] > best["auc"] + tcfg.early_stopping.min_delta
             if improved:
-                threshold = choose_threshold(scored.labels, scored.probs)
                 best = {"auc": row["val_auc"], "epoch": epoch, "bad_epochs": 0, "threshold": threshold,
                         "metrics": {f"val_{k}": v for k, v in binary_metrics(scored.labels, scored.probs,
                                                                               threshold).items()}}
@@ -237,8 +252,7 @@ def fit(
                     save_checkpoint(model, optimizer, epoch, best_path, config=cfg, metrics=best["metrics"],
                                     threshold=best["threshold"], **extra)
                 save_checkpoint(model, optimizer, epoch, last_path, config=cfg,
-                                metrics={k: v for k, v in row.items() if k != "epoch"},
-                                threshold=best["threshold"], **extra)
+                                metrics={k: v for k, v in row.items() if k != "epoch"}, threshold=threshold, **extra)
                 tqdm.write(f"epoch {epoch:3d} | train loss {train_loss:.4f} acc {train_acc:.3f} | val loss "
                            f"{row['val_loss']:.4f} acc {row['val_acc']:.3f} auc {row['val_auc']:.4f} | "
                            f"lr {row['lr']:.2e} | {row['seconds']:.1f}s" + (" *" if improved else ""))

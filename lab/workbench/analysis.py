@@ -5,20 +5,22 @@ Everything here returns plain pandas / numpy objects; the matching figures are i
 """
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from lab.evaluation.aggregate import frame_scores
 from lab.config import Config
 from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, read_manifest
+from lab.data.video import FrameSource, is_video
+from lab.evaluation.aggregate import frame_scores
 from lab.evaluation.evaluate import score_clips
 from lab.evaluation.metrics import binary_metrics, both_classes
-from lab.data.video import is_video
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "eer", "ece")
@@ -90,39 +92,78 @@ def family_examples(ds: FrameSequenceDataset) -> list:
     return list(first.values())
 
 
-def read_item(ds: FrameSequenceDataset, name: str, max_frames: int | None = None) -> np.ndarray:
-    """Frames of one item as uint8 `(T, H, W, 3)` at its native size (the first `max_frames` when given)."""
-    source = ds.source(name)
-    count = source.num_frames if max_frames is None else min(max_frames, source.num_frames)
-    return source.read(0, count)
+def shrink(frame: np.ndarray, max_side: int | None) -> np.ndarray:
+    """A frame scaled down (area interpolation) so its longer side is at most `max_side`; None: unchanged."""
+    height, width = frame.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return frame
+    scale = max_side / max(height, width)
+    return cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+
+
+def iter_item(ds: FrameSequenceDataset, name: str, max_frames: int | None = None,
+              max_side: int | None = None) -> Iterator[np.ndarray]:
+    """An item's frames one at a time (the first `max_frames`), each shrunk to `max_side`: bounded memory."""
+    return (shrink(frame, max_side) for frame in islice(ds.source(name).iter_frames(), max_frames))
+
+
+def read_item(ds: FrameSequenceDataset, name: str, max_frames: int | None = None,
+              max_side: int | None = None) -> np.ndarray:
+    """Frames of one item as uint8 `(T, H, W, 3)`: the first `max_frames`, longer side at most `max_side`
+    (None: all frames, native size; mind the memory on HD video: 600 frames of 720p are 1.6 GB)."""
+    return np.stack(list(iter_item(ds, name, max_frames, max_side)))
+
+
+def read_spread(source: FrameSource, count: int) -> np.ndarray:
+    """`count` frames spread evenly over an item, read one by one (never the whole item), uint8 (k, H, W, 3)."""
+    return np.stack([source.read(i, 1)[0] for i in spread(source.num_frames, count)])
 
 
 # -------------------------------------------------------------------------------- where time carries signal
 
 
-def frame_difference_energy(frames: np.ndarray) -> np.ndarray:
-    """`(T, H, W, C)` frames -> `(T-1,)` mean squared change between consecutive frames, in grey levels^2."""
-    x = np.asarray(frames, dtype=np.float32)
-    if x.ndim != 4 or len(x) < 2:
-        raise ValueError(f"need (T, H, W, C) frames with T >= 2, got shape {x.shape}")
-    return np.square(np.diff(x, axis=0)).mean(axis=(1, 2, 3))
+def frame_difference_energy(frames: Iterable[np.ndarray]) -> np.ndarray:
+    """Frames (an array `(T, H, W, C)` or any iterable of `(H, W, C)`) -> `(T-1,)` mean squared change between
+    consecutive frames, in grey levels^2. Streams: holds two frames at a time."""
+    energy, previous = [], None
+    for frame in frames:
+        current = np.asarray(frame, dtype=np.float32)
+        if current.ndim != 3:
+            raise ValueError(f"need (H, W, C) frames, got shape {current.shape}")
+        if previous is not None:
+            energy.append(float(np.square(current - previous).mean()))
+        previous = current
+    if not energy:
+        raise ValueError("need at least 2 frames for a frame difference")
+    return np.asarray(energy)
 
 
-def difference_map(frames: np.ndarray) -> np.ndarray:
-    """`(T, H, W, C)` frames -> `(H, W)` mean absolute change between consecutive frames: where things move."""
-    x = np.asarray(frames, dtype=np.float32)
-    if x.ndim != 4 or len(x) < 2:
-        raise ValueError(f"need (T, H, W, C) frames with T >= 2, got shape {x.shape}")
-    return np.abs(np.diff(x, axis=0)).mean(axis=(0, 3))
+def difference_map(frames: Iterable[np.ndarray]) -> np.ndarray:
+    """Frames (`(T, H, W, C)` or an iterable of `(H, W, C)`) -> `(H, W)` mean absolute change between
+    consecutive frames: where things move. Streams: holds two frames and the running sum."""
+    total, previous, pairs = None, None, 0
+    for frame in frames:
+        current = np.asarray(frame, dtype=np.float32)
+        if current.ndim != 3:
+            raise ValueError(f"need (H, W, C) frames, got shape {current.shape}")
+        if previous is not None:
+            change = np.abs(current - previous).mean(axis=2)
+            total = change if total is None else total + change
+            pairs += 1
+        previous = current
+    if not pairs:
+        raise ValueError("need at least 2 frames for a frame difference")
+    return total / pairs
 
 
-def difference_energy_table(ds: FrameSequenceDataset, per_class: int = 8,
-                            max_frames: int | None = None) -> pd.DataFrame:
+def difference_energy_table(ds: FrameSequenceDataset, per_class: int = 8, max_frames: int | None = None,
+                            max_side: int | None = None) -> pd.DataFrame:
     """Long table (item, label, class, family, t, energy) of `frame_difference_energy` for up to `per_class`
-    items of each class; `t` is the index of the later frame of each consecutive pair."""
+    items of each class, streamed frame by frame (first `max_frames`, shrunk to `max_side`); `t` is the
+    index of the later frame of each consecutive pair."""
     rows = []
     for item in sample_items(ds, per_class):
-        energy = frame_difference_energy(read_item(ds, item.name, max_frames))
+        energy = frame_difference_energy(iter_item(ds, item.name, max_frames, max_side))
         rows += [{"item": item.name, "label": item.label, "class": CLASSES[item.label], "family": item.family,
                   "t": t, "energy": float(e)} for t, e in enumerate(energy, start=1)]
     return pd.DataFrame(rows)
@@ -189,6 +230,17 @@ def threshold_sweep(labels: Sequence[int], scores: Sequence[float],
         rows.append({"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
                      "accuracy": (tp + tn) / len(y), "fpr": fp / (fp + tn) if fp + tn else np.nan})
     return pd.DataFrame(rows)
+
+
+def best_f1_threshold(val_labels: Sequence[int], val_scores: Sequence[float], labels: Sequence[int],
+                      scores: Sequence[float]) -> pd.DataFrame:
+    """The best-F1 threshold of a sweep on *validation*, and precision / recall / F1 / accuracy / FPR at that
+    threshold on validation and on the evaluated split, which never chooses it (that would select on test)."""
+    sweep = threshold_sweep(val_labels, val_scores)
+    chosen = float(sweep.loc[sweep["f1"].idxmax(), "threshold"])
+    rows = {"validation (chosen here)": sweep.loc[sweep["f1"].idxmax()],
+            "evaluated split (applied)": threshold_sweep(labels, scores, [chosen]).iloc[0]}
+    return pd.DataFrame(rows).T
 
 
 def attach_manifest(videos: pd.DataFrame, data_dir: str | Path) -> pd.DataFrame:

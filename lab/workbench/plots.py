@@ -13,7 +13,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from lab.workbench.analysis import difference_map, frame_timeline
+from lab.data.video import open_item
+from lab.workbench.analysis import difference_map, frame_timeline, read_spread
 from lab.evaluation.viz import frame_strip, save_figure  # also selects a headless backend outside notebooks
 
 CLASS_COLOURS = {"real": "tab:blue", "fake": "tab:red", 0: "tab:blue", 1: "tab:red"}
@@ -106,13 +107,11 @@ def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, thresh
 def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: str | Path, threshold: float,
                        max_frames: int = 8, save_path=None):
     """For each row of `worst_errors`: a frame strip of the video and its per-frame P(fake) timeline."""
-    from lab.data.video import open_item
-
     n = max(len(errors), 1)
     fig, axes = plt.subplots(n, 2, figsize=(14, 1.9 * n), squeeze=False, gridspec_kw={"width_ratios": [3, 2]})
     for (strip_ax, line_ax), (_, row) in zip(axes, errors.iterrows()):
         source = open_item(Path(data_dir) / row["item"])
-        strip_ax.imshow(frame_strip(source.read(0, source.num_frames), max_frames))
+        strip_ax.imshow(frame_strip(read_spread(source, max_frames), max_frames))  # never the whole video
         strip_ax.axis("off")
         verdict = "ERROR" if row["error"] else "correct"
         strip_ax.set_title(f"{row['kind']} candidate ({verdict}): {row['item']}  score {row['score']:.3f}",

@@ -76,8 +76,8 @@ def timeline_figure(prediction: Prediction, cursor: int | None = None, figsize=(
     ax = fig.add_subplot()
     for w in prediction.windows:
         ax.hlines(w["prob_fake"], w["start"] - 0.5, w["end"] - 0.5, colors="grey", lw=5, alpha=0.35)
-    ax.plot(np.arange(len(prediction.frames)), prediction.frames, c="tab:red", lw=2, marker=".",
-            label="per-frame P(fake)")
+    scores = np.asarray(prediction.frames, dtype=float)  # None (too little context) -> NaN: a gap
+    ax.plot(np.arange(len(scores)), scores, c="tab:red", lw=2, marker=".", label="per-frame P(fake)")
     ax.axhline(prediction.threshold, ls="--", c="black", lw=1, label=f"threshold {prediction.threshold:.2f}")
     ax.plot([], [], c="grey", lw=5, alpha=0.35, label="window scores")
     fig.cursor_line = ax.axvline(cursor if cursor is not None else 0, c="tab:blue", lw=2,
@@ -224,12 +224,17 @@ class PredictionViewer:
 
     def heatmap(self, index: int) -> np.ndarray:
         """Grad-CAM (H, W) in [0, 1] for frame `index`, from the covering window whose centre is nearest
-        (so the frame sees the most context on both sides); cached per window."""
-        window = min(self.windows_at(index), key=lambda w: abs((w["start"] + w["end"] - 1) / 2 - index))
+        among those where the frame has enough context (`sequence.min_context`); cached per window. All 0
+        for an item's first frames, which no output with enough context covers."""
+        first = self.cfg.sequence.first_scored_step  # a frame earlier in its window has no evidence
+        usable = [w for w in self.windows_at(index) if index - w["start"] >= first]
+        frame = self.frame(index)
+        if not usable:  # the item's first frames: nothing to explain
+            return np.zeros(frame.shape[:2], np.float32)
+        window = min(usable, key=lambda w: abs((w["start"] + w["end"] - 1) / 2 - index))
         source, start = self.source(), window["start"]
         maps = self._heatmaps.get((source.path, start), lambda: window_heatmaps(
             self.model, self.cfg, source.read(start, window["end"] - start), full_size=False))
-        frame = self.frame(index)
         return frame_heatmap(maps[index - start], frame.shape[:2], self.cfg.image)
 
     def image(self, index: int) -> np.ndarray:
@@ -278,8 +283,9 @@ class PredictionViewer:
         self._figure.cursor_line.set_visible(True)
         self.timeline_image.value = figure_png(self._figure)
         covering = self.windows_at(index)
+        score = prediction.frames[index]
         self.caption.value = (f"frame {index} / {prediction.num_frames - 1} &nbsp; P(fake) = "
-                              f"{prediction.frames[index]:.3f}")
+                              + (f"{score:.3f}" if score is not None else "&ndash; (too little context)"))
         rows = "".join(
             f"<tr style='{'font-weight:bold;background:#ffe9a8' if w in covering else ''}'>"
             f"<td>{w['start']}&ndash;{w['end'] - 1}</td><td>{w['prob_fake']:.3f}</td></tr>"
