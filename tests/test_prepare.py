@@ -22,8 +22,9 @@ import pytest
 from lab.cli.main import main
 from lab.data.dataset import FrameSequenceDataset
 from lab.data.video import list_frames
+from lab.training.loop import fit
 
-from _fixtures import ROOT, TINY_OVERRIDES
+from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
 from _prepare_trees import make_celebdf, make_dfdc, make_ffpp, write_h264
 
 FFPP_ARGS = ("--face-crop", "--size", "48", "--frames", "6", "--workers", "2", "--no-progress")
@@ -97,10 +98,14 @@ def test_ffpp_gives_the_seed_layout_with_method_families(ffpp_prepared):
 def test_celebdf_and_dfdc_give_the_seed_layout(tmp_path, name, build, extra, families):
     source = build(tmp_path / name, frames=4)
     code, stdout, stderr = prepare(source, tmp_path / "out", "--face-crop", "--size", "32", "--frames", "4",
-                                   "--workers", "2", "--no-progress", *extra)
+                                   "--workers", "1", "--no-progress", *extra)  # in-process; the pool: FF++ tests
     assert code == 0, stderr
     assert set(check_layout_and_manifest(tmp_path / "out", frames=4, side=32).values()) == families
     assert f"prepared {name}" in stdout and "faces:" in stdout
+    # what train.py runs (test_train_py_trains_on_a_prepared_tree... runs train.py itself on FF++)
+    result = fit(tiny_config(tmp_path / "out", "training.epochs=1"), run_name=name, checkpoint_dir=tmp_path / "ck",
+                 log_dir=tmp_path / "logs", progress=False)
+    assert result.best_path.is_file() and len(result.history) == 1
 
 
 def test_a_second_run_skips_finished_items_and_refuses_other_settings(ffpp_prepared, tmp_path):

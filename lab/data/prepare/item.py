@@ -124,7 +124,8 @@ def process(job: Job, settings: Settings, out: Path) -> Outcome:
     try:
         return Outcome(job, True, write_item(job, settings, out))
     except LabError as exc:
-        return Outcome(job, False, reason=str(exc).splitlines()[0])
+        return Outcome(job, False, reason=" ".join(str(exc).split()))
     except Exception as exc:  # noqa: BLE001 - one broken video (a codec crash, an odd file) must not end the run
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        return Outcome(job, False, reason=f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
+        text = " ".join(str(exc).split())  # cv2.error messages span lines
+        return Outcome(job, False, reason=f"{type(exc).__name__}: {text} (at {Path(where.filename).name}:{where.lineno})")

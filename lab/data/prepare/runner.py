@@ -34,7 +34,7 @@ SHOWN_FAILURES = 20  # report lines; failed.csv has them all
 def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.2)
-    os._exit(1)  # the run was killed (even by SIGKILL): do not linger as an orphan holding OUT's lock
+    os._exit(1)  # the run was killed (even by SIGKILL): do not linger as an orphan still writing into OUT
 
 
 def _init_worker(parent: int) -> None:
