@@ -26,6 +26,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("lab.data.video", n) for n in ("extract_frames", "open_item")},
     **{n: ("lab.data.dataset", n) for n in ("FrameSequenceDataset", "build_dataset")},
     "SynthSpec": ("lab.data.synth", "SynthSpec"),
+    "PrepareSettings": ("lab.data.prepare.plan", "Settings"),
+    "prepare_dataset": ("lab.data.prepare.runner", "run_prepare"),
     "generate_synthetic": ("lab.data.synth", "generate"),
     # models
     **{n: ("lab.models.convlstm", n) for n in ("ConvLSTMCell", "ConvLSTM")},

@@ -16,9 +16,11 @@ def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch)
     table = run_bench(quick=True, out_dir=tmp_path)
 
     assert list(table.columns) == list(COLUMNS)
-    expected = set(CASES[:5]) | ({CASES[5]} if "cuda" in set(table["device"]) else set())
+    expected = set(CASES[:5]) | {CASES[6]} | ({CASES[5]} if "cuda" in set(table["device"]) else set())
     assert set(table["case"]) == expected
     assert len(table[table["case"] == "convlstm input conv"]) >= 4  # 4x4, 7x7, 14x14, 28x28
+    faces = table[table["case"] == "face detector"].set_index("unit")
+    assert set(faces.index) == {"ms/frame", "frames with a face"}  # Haar vs dlib on real footage
     for column in ("a_value", "b_value", "ratio"):
         assert all(math.isfinite(v) and v > 0 for v in table[column]), table[["case", column]]
     assert set(table["ratio_is"]) <= {"speed-up", "b / a"}

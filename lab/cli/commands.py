@@ -209,10 +209,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fps {args.fps}: give a positive number of frames per second, or leave it out")
     if args.face_margin < 0:
         raise ConfigError(f"--face-margin {args.face_margin}: give a margin >= 0 (a fraction of the face box)")
-    res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin)
+    res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin,
+                         detector=args.detector)
     print(f"wrote {len(res.paths)} frames to {args.out}")
     if args.face_crop:
-        print(f"frames without a detected face: {res.frames_without_face} (kept the last box for them)")
+        print(f"frames without a detected face: {res.faces_interpolated} interpolated from neighbouring faces, "
+              f"{res.faces_missed} in longer gaps (cropped along the track, kept)")
     return 0
 
 

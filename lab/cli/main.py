@@ -6,6 +6,7 @@ adds the commands that drive whole workflows (demo, bench, notebooks) and the pa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -62,6 +63,67 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab prepare` (the work is in lab.data.prepare)."""
+    from lab.data.prepare.plan import DETECTORS, FORMATS, Settings
+
+    d = Settings(format="folders")  # the defaults, stated once
+    p.add_argument("source", help="the downloaded dataset's root folder")
+    p.add_argument("out", help="output root: OUT/{train,val,test}/{real,fake}/<item>/ and OUT/<split>/manifest.csv")
+    p.add_argument("--format", choices=("auto", *FORMATS), default="auto",
+                   help="layout of SOURCE (default: recognised from its folders)")
+    p.add_argument("--compression", default=d.compression, help="FF++: raw, c23 or c40 (default c23)")
+    p.add_argument("--methods", nargs="+", default=[], metavar="METHOD",
+                   help="FF++: manipulation folders to use (default: every one present)")
+    p.add_argument("--splits", metavar="DIR", help="FF++: folder with the official train/val/test.json "
+                   "(default SOURCE/splits)")
+    p.add_argument("--frames", type=int, default=d.frames,
+                   help=f"consecutive frames kept per video from its start, 0 = all (default {d.frames})")
+    p.add_argument("--every", type=int, default=d.every, help="keep every k-th frame (default 1: every frame)")
+    p.add_argument("--face-crop", action="store_true", help="crop every frame to the tracked face")
+    p.add_argument("--detector", choices=DETECTORS, default=d.detector,
+                   help="face detector: dlib HOG (default) or the OpenCV Haar cascade")
+    p.add_argument("--size", type=int, help="face crops: side in pixels (default 224); whole frames: shorter "
+                   "side (default: as decoded)")
+    p.add_argument("--margin", type=float, default=d.margin, help="margin around the face box, a fraction of "
+                   f"its side on each side (default {d.margin})")
+    p.add_argument("--max-gap", type=int, default=d.max_gap, help="frames without a face interpolated from their "
+                   f"neighbours; longer runs are counted as missed (default {d.max_gap})")
+    p.add_argument("--quality", type=int, default=d.quality, help=f"JPEG quality (default {d.quality})")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of identities / originals "
+                   f"drawn for validation where the dataset has no official list (default {d.val_fraction})")
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction, help="DFDC and FF++ DeepFakeDetection: "
+                   f"share of originals / actors drawn for test (default {d.test_fraction})")
+    p.add_argument("--seed", type=int, default=d.seed, help="salt of the identity draw (default 0)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes over videos (default: one per CPU core)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from lab.data.prepare.formats import detect_format
+    from lab.data.prepare.plan import Settings
+    from lab.data.prepare.runner import run_prepare
+    from lab.errors import ConfigError, DataError
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: give at least 1")
+    fmt = detect_format(Path(args.source)) if args.format == "auto" else args.format
+    settings = Settings(format=fmt, compression=args.compression, methods=tuple(args.methods),
+                        splits_dir=str(Path(args.splits).resolve()) if args.splits else None,
+                        frames=args.frames, every=args.every, face_crop=args.face_crop, detector=args.detector,
+                        size=args.size, margin=args.margin, max_gap=args.max_gap, quality=args.quality,
+                        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
+    report = run_prepare(args.source, args.out, settings, workers=args.workers, progress=not args.no_progress)
+    print("\n".join(report.lines()))
+    if report.failed:
+        rest = "" if len(report.failed) == report.planned else f"; the others are in {report.out}"
+        raise DataError(f"{len(report.failed)} of {report.planned} videos failed (reasons above and in "
+                        f"{report.failed_file}){rest}: fix or remove them and run the same command again to finish")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- main
 
 
@@ -81,10 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video")
     p.add_argument("out")
     p.add_argument("--fps", type=float, help="sample this many frames per second (default: every frame)")
-    p.add_argument("--face-crop", action="store_true", help="keep the largest face (OpenCV Haar cascade)")
+    p.add_argument("--face-crop", action="store_true", help="crop every frame to one tracked face")
     p.add_argument("--face-margin", type=float, default=0.25, help="margin around the face box (fraction)")
+    p.add_argument("--detector", choices=("dlib", "haar"), default="dlib",
+                   help="face detector: dlib HOG (default) or the OpenCV Haar cascade")
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_extract)
+
+    p = sub.add_parser("prepare", help="turn FF++, Celeb-DF, DFDC or seed-layout trees into split, labelled "
+                       "(face-cropped) frame folders")
+    prepare_arguments(p)
+    p.set_defaults(fn=cmd_prepare)
 
     p = sub.add_parser("train", help="train (same flags as train.py)", parents=[train_parser()], add_help=False)
     p.set_defaults(fn=cmd_train)

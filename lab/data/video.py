@@ -340,7 +340,8 @@ def iter_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
 class ExtractResult:
     paths: list[Path]
     source_fps: float | None
-    frames_without_face: int = 0  # frames that reused a neighbouring face box (face_crop only)
+    faces_interpolated: int = 0  # face_crop only: frames whose box came from neighbours within max_gap
+    faces_missed: int = 0  # face_crop only: frames in longer runs without a face (written, and counted)
 
 
 def subsample_indices(num_frames: int, source_fps: float | None, fps: float | None) -> list[int]:
@@ -365,13 +366,15 @@ def extract_frames(
     *,
     face_crop: bool = False,
     face_margin: float = 0.25,
+    detector: str = "dlib",
     image_format: str = "jpg",
     overwrite: bool = False,
 ) -> ExtractResult:
     """Write a video's frames as `output_dir/frame_0001.jpg ...` (1-based, natural order).
 
-    `fps` subsamples to that rate (None = every frame). `face_crop` keeps the largest Haar-cascade face,
-    grown by `face_margin` on each side and smoothed over time (see `lab.data.faces`). An `output_dir` that
+    `fps` subsamples to that rate (None = every frame). `face_crop` follows one face found by `detector`
+    (`dlib` HOG or `haar`), grown by `face_margin` on each side and smoothed over time (see
+    `lab.data.tracking`); every crop has the median crop's size. An `output_dir` that
     already holds frame images is an error unless `overwrite`, which deletes its `frame_*` images first.
     """
     video_path, output_dir = Path(video_path), Path(output_dir)
@@ -388,8 +391,10 @@ def extract_frames(
                         "folder or pass overwrite=True")
     track = None
     if face_crop:  # before touching output_dir, so a video without faces leaves it as it was
-        from lab.data.faces import track_faces  # only face cropping needs the cascade
-        track = track_faces(source, keep, margin=face_margin)
+        from lab.data.faces import make_detector  # only face cropping needs a detector
+        from lab.data.tracking import track_faces
+
+        track = track_faces(source, keep, make_detector(detector), margin=face_margin)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     for p in existing:
@@ -405,5 +410,7 @@ def extract_frames(
         paths.append(write_image(output_dir / f"frame_{len(paths) + 1:04d}{suffix}", frame))
         if len(paths) == len(keep):
             break
-    missing = track.frames_without_face if track is not None else 0
-    return ExtractResult(paths=paths, source_fps=source.fps, frames_without_face=missing)
+    if track is None:
+        return ExtractResult(paths=paths, source_fps=source.fps)
+    return ExtractResult(paths=paths, source_fps=source.fps, faces_interpolated=track.interpolated,
+                         faces_missed=len(track.missed))
