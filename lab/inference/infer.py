@@ -59,11 +59,11 @@ def _window_starts_stream(frames: Iterator[np.ndarray], length: int, stride: int
             last_start = start
             yield start, list(buffer)
     if n == 0:
-        raise DataError(f"'{source}' has no readable frames")
+        raise DataError("no readable frames", source, "re-encode or re-extract it")
     if n < length:
         if short_items != "pad":
-            raise DataError(f"'{source}' has {n} frames, fewer than sequence.length={length} "
-                            f"(sequence.short_items={short_items}); use a shorter sequence.length or short_items=pad")
+            raise DataError(f"{n} frames is shorter than one window of {length}, and sequence.short_items is "
+                            f"{short_items}", source, "use a shorter sequence.length or --set sequence.short_items=pad")
         yield 0, list(buffer) + [buffer[-1]] * (length - n)
     elif last_start != n - length:
         yield n - length, list(buffer)
@@ -75,7 +75,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     """Score a video file or a folder of frames with `model` (built from `cfg`)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"'{path}' not found: pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
+        raise DataError("not found", path, f"pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
     device = torch.device(device)
     seq, inf = cfg.sequence, cfg.inference
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
@@ -125,12 +125,12 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
 def inference_video(video_path: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:
     """The seed's name: score a video file (frames decoded with OpenCV, sliding windows, ensemble)."""
     if Path(video_path).exists() and (not is_video(video_path) or not Path(video_path).is_file()):
-        raise DataError(f"'{video_path}' is not a video file ({', '.join(sorted(VIDEO_EXTS))})")
+        raise DataError("not a video file", video_path, f"pass a {', '.join(sorted(VIDEO_EXTS))} file, or --frames for a folder")
     return predict(video_path, model, config, **kwargs)
 
 
 def inference_frames(frame_dir: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:
     """The seed's name: score a folder of already-extracted frames."""
     if not Path(frame_dir).is_dir():
-        raise DataError(f"'{frame_dir}' is not a folder of frames ({', '.join(sorted(IMAGE_EXTS))})")
+        raise DataError("not a folder of frames", frame_dir, f"pass a folder of {', '.join(sorted(IMAGE_EXTS))} files, or --video for a file")
     return predict(frame_dir, model, config, **kwargs)
