@@ -205,7 +205,8 @@ def _validate(cfg: Config) -> None:
     streams = cfg.model.input_streams
     if not streams or streams[0] != "rgb" or any(s not in ("rgb", "residual") for s in streams) \
             or len(set(streams)) != len(streams):
-        raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams", "use [rgb] or [rgb, residual]")
+        raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams",
+                          "use [rgb] or [rgb, residual]")
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
         raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",
@@ -366,7 +367,8 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"'{part}' is not a section", item, "override keys below a section, e.g. training.batch_size=4")
+            raise ConfigError(f"'{part}' is not a section", item,
+                              "override keys below a section, e.g. training.batch_size=4")
     node[parts[-1]] = value
 
 

@@ -155,7 +155,8 @@ def test_frame_folders_that_are_empty_hold_no_images_or_a_bad_jpeg(capsys, ckpt,
     assert_contract(predict(capsys, ckpt, "--frames", zero), "image is an empty file", "frame_003.jpg")
     corrupt = frames(tmp_path / "corrupt")
     (corrupt / "frame_004.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    assert_contract(predict(capsys, ckpt, "--frames", corrupt), "empty or corrupt", "frame_004.jpg", "replace or delete")
+    assert_contract(predict(capsys, ckpt, "--frames", corrupt), "empty or corrupt", "frame_004.jpg",
+                    "replace or delete")
 
 
 def test_frames_of_mixed_sizes_are_named(capsys, ckpt, tmp_path):
@@ -241,6 +242,13 @@ def test_config_files_and_flags(capsys, tmp_path):
     assert_contract(call(capsys, seed_test), "(test.py)", "one of the arguments --video --frames --eval")
     assert_contract(call(capsys, lab_main, "trian"), "invalid choice", "(command)")
     assert_contract(call(capsys, lab_main, "synth", "--out", tmp_path / "s", "--frames", "1"), "(SynthSpec.frames")
+    assert_contract(call(capsys, lab_main, "summary", "--set", "model.backbone=vgg"), "(model.backbone)")
+    assert_contract(call(capsys, lab_main, "extract", tmp_path / "none.mp4", tmp_path / "o"), "video not found")
+    (tmp_path / "a_file").write_text("x")
+    assert_contract(call(capsys, lab_main, "bench", "--quick", "--out", tmp_path / "a_file"),
+                    "the bench report folder is a file", "a_file)", "--out")
+    assert_contract(call(capsys, lab_main, "demo", "--data-root", tmp_path / "a_file" / "sub"),
+                    "cannot write to the data folder, Not a directory")
 
 
 # -------------------------------------------------------------------------------------------- checkpoints

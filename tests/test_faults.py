@@ -111,7 +111,8 @@ def _unshare_works() -> bool:
 needs_mounts = pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm (private tmpfs mounts)")
 
 
-def _train_in_namespace(mount: str, synth_root: Path, tmp_path: Path, *extra: str, after: str = "") -> subprocess.CompletedProcess:
+def _train_in_namespace(mount: str, synth_root: Path, tmp_path: Path, *extra: str,
+                        after: str = "") -> subprocess.CompletedProcess:
     """`mount`, then train.py, then the python code `after` (which still sees the mount), inside a private mount
     namespace; the exit status is train.py's."""
     sets = " ".join(f"--set '{o}'" for o in (*TINY_OVERRIDES, "training.checkpoint_every_minutes=0", *extra,

@@ -181,7 +181,8 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
     assert not any(tmp_path.iterdir())
     proc = subprocess.run([sys.executable, "-m", "lab.cli", "notebooks", "--param", "epoch=3", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown notebook parameter(s) (epoch): "), proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: unknown notebook parameter(s) (epoch): "), proc.stderr
 
 
 def test_strip_command_cleans_a_project(tmp_path):

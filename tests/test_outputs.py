@@ -15,8 +15,8 @@ from test_bad_input import assert_contract, assert_works, call, h264
 
 
 def flags(synth_root, *extra):
-    items = [*TINY_OVERRIDES, "training.epochs=1", *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test")),
-             *extra]
+    items = [*TINY_OVERRIDES, "training.epochs=1", *extra,
+             *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test"))]
     return [f for o in items for f in ("--set", o)]
 
 
@@ -26,8 +26,8 @@ def test_training_into_an_existing_run_folder_is_refused_unless_resumed_or_overw
     last = tmp_path / "ck" / "r" / "last.pth"
     before = last.read_bytes()
     result = call(capsys, train_entry, *dirs, *flags(synth_root, "training.learning_rate=0.01"))
-    assert_contract(result, "run folder already holds a run (best.pth, last.pth, history.csv", str(tmp_path / "ck" / "r"),
-                    f"--resume {last}", "--overwrite", "--run-name")
+    assert_contract(result, "run folder already holds a run (best.pth, last.pth, history.csv",
+                    str(tmp_path / "ck" / "r"), f"--resume {last}", "--overwrite", "--run-name")
     assert last.read_bytes() == before and "model:" not in result[1]  # refused before any work
     assert_works(call(capsys, train_entry, *dirs[:-2], "--resume", last, "--epochs", "2"))  # continuing is fine
     events = sorted((tmp_path / "logs" / "r").glob("events.out.tfevents.*"))
@@ -54,7 +54,8 @@ def test_reports_are_keyed_by_run_and_split(capsys, tiny_checkpoint, synth_root,
     code, _, err = call(capsys, seed_test, *own)  # the same evaluation again: replaced, and said so
     assert code == 0 and "warning: replacing the earlier report of the same checkpoint and data" in err
     result = call(capsys, seed_test, *own, "--data_dir", other, "--out", own_metrics.parent)
-    assert_contract(result, "report folder already holds the report of", str(own_metrics.parent), "--out", "--overwrite")
+    assert_contract(result, "report folder already holds the report of", str(own_metrics.parent), "--out",
+                    "--overwrite")
     assert own_metrics.read_text() == first
     assert_works(call(capsys, seed_test, *own, "--data_dir", other, "--out", own_metrics.parent, "--overwrite"))
     assert json.loads(own_metrics.read_text())["data_dir"] == str(other)

@@ -68,7 +68,8 @@ def configs(draw) -> Config:
 
 def as_set(key: str, value) -> str:
     """The `--set` argument a user would type for this value (YAML flow style, quoted where YAML needs it)."""
-    return f"{key}={yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip().removesuffix('...').strip()}"
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True)
+    return f"{key}={text.strip().removesuffix('...').strip()}"
 
 
 @FAST
@@ -102,7 +103,8 @@ LEAVES = leaf_types()
 
 def wrong_value(tp) -> st.SearchStrategy:
     """Values of a wrong type for `tp` (what a typo on the command line produces)."""
-    words = st.text("abcdefghij", min_size=1, max_size=6).filter(lambda w: w not in ("y", "n", "yes", "no", "on", "off"))
+    yaml_words = ("y", "n", "yes", "no", "on", "off")  # YAML 1.1 reads these as booleans
+    words = st.text("abcdefghij", min_size=1, max_size=6).filter(lambda w: w not in yaml_words)
     if tp is bool:
         return words | st.integers(2, 99)
     if tp in (int, float):

@@ -56,9 +56,10 @@ def assert_same_run(a_dir: Path, b_dir: Path) -> None:
     for name in ("last.pth", "best.pth"):
         a, b = (torch.load(d / name, map_location="cpu", weights_only=True) for d in (a_dir, b_dir))
         assert a["model"].keys() == b["model"].keys()
-        diff = max((x.double() - y.double()).abs().max().item() for x, y in zip(a["model"].values(), b["model"].values()))
+        pairs = list(zip(a["model"].values(), b["model"].values()))
+        diff = max((x.double() - y.double()).abs().max().item() for x, y in pairs)
         assert diff == 0.0, f"{name}: max |weight difference| {diff}"
-        assert all(torch.equal(x, y) for x, y in zip(a["model"].values(), b["model"].values()))
+        assert all(torch.equal(x, y) for x, y in pairs)
         for index, state in a["optimizer"]["state"].items():
             assert all(torch.equal(state[k], b["optimizer"]["state"][index][k]) for k in state), name
         assert a["best"] == b["best"] and a["epoch"] == b["epoch"] and a["threshold"] == b["threshold"]

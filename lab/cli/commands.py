@@ -23,7 +23,7 @@ DEFAULT_MODEL_CONFIG = "config/model_config.yaml"
 
 # OS errors that mean "your machine or your path", not "a bug": reported like LabErrors.
 _USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.ENOTDIR,
-                   errno.EISDIR, errno.ENAMETOOLONG}
+                   errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -55,8 +55,8 @@ def guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
             if debug or exc.errno not in _USER_OS_ERRORS:
                 raise
             where = exc.filename or "a file this command writes or reads"
-            print(f"error: {StorageError(exc.strerror or str(exc), where, 'check the path, its permissions and the free space')}",
-                  file=sys.stderr)
+            fault = StorageError(exc.strerror or str(exc), where, "check the path, its permissions and the free space")
+            print(f"error: {fault}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -244,9 +244,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from lab.data.video import extract_frames
 
     if args.fps is not None and args.fps <= 0:
-        raise ConfigError(f"{args.fps} frames per second is not positive", "--fps", "give a number > 0, or leave it out")
+        raise ConfigError(f"{args.fps} frames per second is not positive", "--fps",
+                          "give a number > 0, or leave it out")
     if args.face_margin < 0:
-        raise ConfigError(f"{args.face_margin} is negative", "--face-margin", "give a margin >= 0, a fraction of the face box")
+        raise ConfigError(f"{args.face_margin} is negative", "--face-margin",
+                          "give a margin >= 0, a fraction of the face box")
     res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin,
                          overwrite=args.overwrite)
     print(f"wrote {len(res.paths)} frames to {args.out}")

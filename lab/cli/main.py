@@ -22,7 +22,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from lab.cli.bench import format_table, run_bench
+    from lab.data.outputs import ensure_writable
 
+    ensure_writable(args.out, "bench report", "--out")  # before minutes of measuring
     table = run_bench(quick=args.quick, out_dir=args.out)
     print(format_table(table))
     print(f"wrote {Path(args.out) / 'bench.md'} and {Path(args.out) / 'bench.json'}")

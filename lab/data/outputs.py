@@ -25,6 +25,8 @@ EVENTS_GLOB = "events.out.tfevents.*"
 def ensure_writable(folder: str | Path, what: str, flag: str) -> Path:
     """Create `folder` if needed and prove a file can be written in it; StorageError naming it otherwise."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StorageError(f"the {what} folder is a file", folder, f"choose a folder with {flag}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

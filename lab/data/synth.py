@@ -56,8 +56,8 @@ class SynthSpec:
                 raise ConfigError(f"{getattr(self, name)} videos per class is negative", f"SynthSpec.{name}",
                                   "give a count >= 0")
         if self.frames < 2:
-            raise ConfigError(f"{self.frames} frames per video is too few, time is the signal", "SynthSpec.frames / --frames",
-                              "give at least 2")
+            raise ConfigError(f"{self.frames} frames per video is too few, time is the signal",
+                              "SynthSpec.frames / --frames", "give at least 2")
         if self.height < 16 or self.width < 16:
             raise ConfigError(f"{self.height}x{self.width} frames are too small", "SynthSpec.height/width",
                               "give at least 16 pixels each")
@@ -205,7 +205,8 @@ def _write_frames(folder: Path, video: np.ndarray, fmt: str) -> None:
     for index, frame in enumerate(video, start=1):
         path = folder / f"frame_{index:04d}.{fmt}"
         if not cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
-            raise StorageError("OpenCV could not write the frame", path, "check that the folder is writable and has space")
+            raise StorageError("OpenCV could not write the frame", path,
+                               "check that the folder is writable and has space")
 
 
 def _formats(n: int, spec: SynthSpec, rng: np.random.Generator) -> list[str]:

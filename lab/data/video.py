@@ -79,7 +79,8 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
-        raise DataError(f"cannot read image, {exc.strerror}", path, "check that the file exists and is readable") from None
+        raise DataError(f"cannot read image, {exc.strerror}", path,
+                        "check that the file exists and is readable") from None
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if image is None:
         raise DataError("image is empty or corrupt" if raw.size else "image is an empty file", path,
@@ -109,7 +110,8 @@ def write_video(path: str | Path, frames_rgb: np.ndarray, fps: float = 12.0, fou
     height, width = frames_rgb.shape[1:3]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
     if not writer.isOpened():
-        raise DataError(f"OpenCV cannot write a {fourcc} video", path, "check the folder is writable, or use fourcc mp4v")
+        raise DataError(f"OpenCV cannot write a {fourcc} video", path,
+                        "check the folder is writable, or use fourcc mp4v")
     try:
         for frame in frames_rgb:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -124,7 +126,8 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        what = "video is an empty file" if path.stat().st_size == 0 else "video cannot be opened, corrupt or an unsupported codec"
+        empty = path.stat().st_size == 0
+        what = "video is an empty file" if empty else "video cannot be opened, corrupt or an unsupported codec"
         raise DataError(what, path, _REENCODE_HINT)
     return cap
 

@@ -206,7 +206,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError("checkpoint path is a folder", path, "pass a .pth file, e.g. checkpoints/<run>/best.pth")
     if not path.is_file():
-        raise CheckpointError("checkpoint not found", path, "train one first (make demo or train.py) or pass --checkpoint PATH")
+        raise CheckpointError("checkpoint not found", path,
+                              "train one first (make demo or train.py) or pass --checkpoint PATH")
     if path.stat().st_size == 0:
         raise CheckpointError("checkpoint is an empty file", path, "re-train, or resume from another checkpoint")
     try:

@@ -26,7 +26,8 @@ class NonFiniteGuard:
         if not any_rank(not finite, self.info, self.device):
             return True
         if self.policy == "stop":
-            shown = f"{value.detach().float().flatten()[0].item()}" if not finite else "finite here, not on another rank"
+            shown = (f"{value.detach().float().flatten()[0].item()}" if not finite
+                     else "finite here, not on another rank")
             kept = (f"the last good checkpoint is kept, resume with --resume {self.last_path}"
                     if self.last_path.is_file() else "no checkpoint was written yet")
             raise TrainingError(f"{what} is {shown} at epoch {epoch}, step {batch} of {self.steps_per_epoch}, "

@@ -103,6 +103,34 @@ def _state(scheduler, scaler, state: RunState, progress: Progress, run_name: str
                 progress=progress.to_dict())
 
 
+def _backward_and_step(loss, optimizer, scheduler, scaler, params, grad_clip: float, finite) -> bool:
+    """Backward, clipping, optimizer step and LR-schedule step. `finite(value, what)` vets the loss and the
+    gradient norm (NonFiniteGuard.ok: it raises, or returns False to skip the step). Returns False for a
+    skipped step; the schedule advances only when the optimizer stepped (fp16 overflow skips it too)."""
+    if not finite(loss, "loss"):
+        return False
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    norm = nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)  # inf: measure only
+    if scaler is None and not finite(norm, "gradient norm"):  # under fp16 the scaler handles overflow
+        optimizer.zero_grad(set_to_none=True)
+        return False
+    if scaler is not None:
+        scale = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        stepped = scaler.get_scale() >= scale  # a lowered scale means fp16 overflow: step skipped
+    else:
+        optimizer.step()
+        stepped = True
+    if stepped:
+        scheduler.step()
+    return True
+
+
 def _save_mid_epoch(cfg, model, optimizer, scheduler, scaler, state: RunState, progress: Progress, path: Path,
                     run_name: str, info: DistInfo) -> None:
     """last.pth at a batch boundary inside an epoch. All ranks call it: the epoch's sums are summed first."""
@@ -196,28 +224,8 @@ def fit(
                     logits = model(clips)
                     loss = loss_fn(logits.float(), labels)
                 optimizer.zero_grad(set_to_none=True)
-                stepped = finite = guard.ok(loss, epoch, at.batch + 1)
-                if finite:
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        scaler.unscale_(optimizer)
-                    else:
-                        loss.backward()
-                    norm = nn.utils.clip_grad_norm_(params, tcfg.grad_clip if tcfg.grad_clip > 0 else math.inf)
-                    finite = scaler is not None or guard.ok(norm, epoch, at.batch + 1, "gradient norm")
-                if finite and scaler is not None:
-                    scale = scaler.get_scale()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    stepped = scaler.get_scale() >= scale  # a lowered scale means fp16 overflow: step skipped
-                elif finite:
-                    optimizer.step()
-                    stepped = True
-                else:
-                    stepped = False
-                    optimizer.zero_grad(set_to_none=True)
-                if stepped:
-                    scheduler.step()
+                finite = _backward_and_step(loss, optimizer, scheduler, scaler, params, tcfg.grad_clip,
+                                            lambda value, what: guard.ok(value, epoch, at.batch + 1, what))
                 if finite:
                     n = labels.numel()
                     sums += torch.stack([loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
