@@ -175,3 +175,18 @@ def test_unwritable_folders_are_reported_before_any_work(capsys, synth_root, tin
         run_demo(data_root=tmp_path / "data", reports_dir=blocker / "reports", checkpoint_dir=tmp_path / "ck2",
                  log_dir=tmp_path / "logs2", progress=False)
     assert not (tmp_path / "data" / "train").exists()  # nothing was generated first
+
+
+def test_an_op_without_a_deterministic_kernel_becomes_one_line():
+    """What torch raises on CUDA under use_deterministic_algorithms(True) (no GPU here: the text is torch's)."""
+    from lab.training.faults import deterministic_failure
+
+    raised = RuntimeError("adaptive_avg_pool2d_backward_cuda does not have a deterministic implementation, but you set "
+                          "'torch.use_deterministic_algorithms(True)'. You can turn off determinism just for this "
+                          "operation, or you can use the 'warn_only=True' option, if that's acceptable for your "
+                          "application.")
+    error = deterministic_failure(raised)
+    assert str(error) == ("adaptive_avg_pool2d_backward_cuda has no deterministic implementation on this device "
+                          "(training.deterministic=true): set training.deterministic=false, or run on CPU where every "
+                          "op used here is deterministic")
+    assert deterministic_failure(RuntimeError("CUDA out of memory")) is None
