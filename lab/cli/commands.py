@@ -49,18 +49,25 @@ def guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
         except LabError as exc:
             if debug:
                 raise
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            _print_error(_one_line(exc))
             return 2
         except OSError as exc:
             if debug or exc.errno not in _USER_OS_ERRORS:
                 raise
             where = exc.filename or "a file this command writes or reads"
-            fault = StorageError(exc.strerror or str(exc), where, "check the path, its permissions and the free space")
-            print(f"error: {fault}", file=sys.stderr)
+            _print_error(str(StorageError(exc.strerror or str(exc), where,
+                                          "check the path, its permissions and the free space")))
             return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+
+
+def _print_error(message: str) -> None:
+    """The error line on its own line: tqdm.write first clears a progress bar the failure left on stderr."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"error: {message}", file=sys.stderr)
 
 
 def _one_line(exc: Exception) -> str:
