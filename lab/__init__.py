@@ -39,7 +39,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
                                                   "load_model")},
     # evaluation
     **{n: ("lab.evaluation.evaluate", n) for n in ("Evaluation", "evaluate_split")},
-    "write_report": ("lab.evaluation.report", "write_report"),
+    **{n: ("lab.evaluation.report", n) for n in ("write_report", "default_report_dir")},
     **{n: ("lab.evaluation.metrics", n) for n in ("binary_metrics", "expected_calibration_error")},
     "decision_threshold": ("lab.evaluation.aggregate", "decision_threshold"),
     **{n: ("lab.evaluation.viz", n) for n in ("plot_roc", "plot_pr", "plot_confusion", "plot_reliability",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -131,11 +132,16 @@ class TrainingConfig:
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler); off on CPU
     channels_last: bool = True  # CUDA only
     compile: bool = False  # torch.compile the model (CUDA only)
-    deterministic: bool = False
+    deterministic: bool = False  # deterministic algorithms (on CUDA: cuDNN + cuBLAS too); errors where an op has none
     balanced_sampling: bool = True  # WeightedRandomSampler over the windows' labels
     # Weight of the auxiliary loss on the per-timestep outputs (steps from sequence.min_context on), which
     # makes per-frame scores trained outputs; 0 trains the clip output alone.
     step_loss_weight: float = 0.5
+    # Mid-epoch checkpoints into last.pth (position, sums, optimizer): every N batches and/or every M minutes
+    # of training, 0 = off. A resume continues from the last one, exactly.
+    checkpoint_every_steps: int = 0
+    checkpoint_every_minutes: float = 10.0
+    nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN/Inf loss stops the run, or the step is skipped and counted
 
 
 @dataclass(frozen=True)
@@ -176,9 +182,11 @@ _POSITIVE = {
     "training.early_stopping.patience", "inference.batch_size", "sequence.min_context",
 }
 _NON_NEGATIVE = {
-    "data.num_workers", "sequence.max_windows_per_item", "training.learning_rate", "training.weight_decay",
+    "data.num_workers", "sequence.max_windows_per_item", "augmentation.jitter_strength", "training.learning_rate",
+    "training.weight_decay",
     "training.scheduler.warmup_epochs", "training.early_stopping.min_delta", "training.grad_clip",
     "training.step_loss_weight",
+    "training.checkpoint_every_steps", "training.checkpoint_every_minutes",
 }
 _UNIT_INTERVAL = {
     "model.classifier.dropout", "model.convlstm.dropout", "training.label_smoothing",
@@ -190,42 +198,46 @@ def _validate(cfg: Config) -> None:
     flat = flatten(to_dict(cfg))
     for key in _POSITIVE:
         if flat[key] <= 0:
-            raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be a positive number")
+            raise ConfigError(f"{flat[key]!r} is not a positive number", key, "give a value > 0")
     for key in _NON_NEGATIVE:
         if flat[key] < 0:
-            raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be >= 0")
+            raise ConfigError(f"{flat[key]!r} is negative", key, "give a value >= 0")
     for key in _UNIT_INTERVAL:
         if not 0.0 <= flat[key] < 1.0:
-            raise ConfigError(f"config key '{key}' = {flat[key]!r}: must be in [0, 1)")
+            raise ConfigError(f"{flat[key]!r} is outside [0, 1)", key, "give a value >= 0 and < 1")
     if cfg.sequence.stride > cfg.sequence.length:
-        raise ConfigError(f"config key 'sequence.stride' = {cfg.sequence.stride}: must be <= sequence.length "
-                          f"({cfg.sequence.length}) so every frame lies in a window; use "
-                          "sequence.max_windows_per_item to sample fewer windows")
+        raise ConfigError(f"stride {cfg.sequence.stride} is longer than a window of {cfg.sequence.length} frames, "
+                          "so frames between windows are never seen", "sequence.stride",
+                          "make it <= sequence.length; use sequence.max_windows_per_item to sample fewer windows")
     lstm = cfg.model.convlstm
     if len(lstm.hidden_channels) not in (1, lstm.num_layers) or min(lstm.hidden_channels) <= 0:
-        raise ConfigError(
-            f"config key 'model.convlstm.hidden_channels' = {list(lstm.hidden_channels)}: give one positive "
-            f"value or one per layer (model.convlstm.num_layers = {lstm.num_layers})")
+        raise ConfigError(f"{list(lstm.hidden_channels)} does not fit {lstm.num_layers} ConvLSTM layers",
+                          "model.convlstm.hidden_channels",
+                          "give one positive value, or one per layer of model.convlstm.num_layers")
     streams = cfg.model.input_streams
     if not streams or streams[0] != "rgb" or any(s not in ("rgb", "residual") for s in streams) \
             or len(set(streams)) != len(streams):
-        raise ConfigError(f"config key 'model.input_streams' = {list(streams)}: allowed are [rgb] or [rgb, residual]")
+        raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams",
+                          "use [rgb] or [rgb, residual]")
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
-        raise ConfigError("config keys 'augmentation.normalize.mean/std': need three values each, std > 0")
+        raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",
+                          "give three means and three positive stds, one per RGB channel")
     lo, hi = _pair(cfg.augmentation.crop_scale, "augmentation.crop_scale")
     if not 0 < lo <= hi <= 1:
-        raise ConfigError(f"config key 'augmentation.crop_scale' = {[lo, hi]}: need 0 < low <= high <= 1")
+        raise ConfigError(f"{[lo, hi]} is not an area range", "augmentation.crop_scale",
+                          "give [low, high] with 0 < low <= high <= 1")
     qlo, qhi = _pair(cfg.augmentation.jpeg_quality, "augmentation.jpeg_quality")
     if not 1 <= qlo <= qhi <= 100:
-        raise ConfigError(f"config key 'augmentation.jpeg_quality' = {[qlo, qhi]}: need 1 <= low <= high <= 100")
+        raise ConfigError(f"{[qlo, qhi]} is not a quality range", "augmentation.jpeg_quality",
+                          "give [low, high] with 1 <= low <= high <= 100")
     if not (cfg.device in ("cpu", "cuda", "mps", "auto") or cfg.device.startswith("cuda:")):
-        raise ConfigError(f"config key 'device' = {cfg.device!r}: allowed are cpu, cuda, cuda:N, mps, auto")
+        raise ConfigError(f"unknown device {cfg.device!r}", "device", "use cpu, cuda, cuda:N, mps or auto")
 
 
 def _pair(value: tuple, key: str) -> tuple:
     if len(value) != 2:
-        raise ConfigError(f"config key '{key}' = {list(value)}: give two values [low, high]")
+        raise ConfigError(f"{list(value)} is not a pair", key, "give two values [low, high]")
     return value
 
 
@@ -250,7 +262,8 @@ def from_dict(data: dict[str, Any]) -> Config:
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"config key '{prefix or '<root>'}' must be a mapping, got {data!r}")
+        raise ConfigError(f"expected a section of keys, got {data!r}", prefix.rstrip(".") or "<root>",
+                          "write the keys of this section under it")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -260,7 +273,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(prefix + c for c in close)}?" if close else \
                 f"valid keys here: {', '.join(prefix + n for n in names)}"
-            raise ConfigError(f"unknown config key '{path}': {hint}")
+            raise ConfigError("unknown config key", path, hint)
         kwargs[key] = _coerce(hints[key], value, path)
     return cls(**kwargs)
 
@@ -272,7 +285,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if not any(value == a and type(value) is type(a) for a in allowed):
-            raise ConfigError(f"config key '{path}' = {value!r}: allowed are {', '.join(map(str, allowed))}")
+            raise ConfigError(f"{value!r} is not allowed", path, f"use one of {', '.join(map(str, allowed))}")
         return value
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
@@ -290,19 +303,24 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None and not math.isfinite(number):
+            raise ConfigError(f"{value!r} is not a finite number", path, "give a finite float")
+        if number is not None:
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
     else:  # pragma: no cover - a field type this module does not know is a programming error
         raise TypeError(f"unsupported config field type {tp} at {path}")
-    raise ConfigError(f"config key '{path}' = {value!r}: expected {tp.__name__}")
+    raise ConfigError(f"{value!r} is not of type {tp.__name__}", path, f"give a {tp.__name__}")
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -330,15 +348,17 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """One config file as a dict, with its `defaults:` files merged underneath it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found: pass an existing YAML file")
+        raise ConfigError("config file not found", path, "pass an existing YAML file")
     if path.resolve() in _seen:
-        raise ConfigError(f"config file '{path}' includes itself through 'defaults'")
+        raise ConfigError("config file includes itself through 'defaults'", path, "remove the loop from its defaults")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"config file is not valid YAML, {str(exc).splitlines()[0]}", path,
+                          "fix the YAML syntax") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(f"config file holds a {type(data).__name__}, not a mapping of keys", path,
+                          "write `section: {key: value}` entries")
     merged: dict[str, Any] = {}
     parents = data.pop("defaults", []) or []
     for parent in [parents] if isinstance(parents, str) else parents:
@@ -349,7 +369,7 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def _apply_override(data: dict[str, Any], item: str) -> None:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override '{item}' must look like key.path=value (e.g. training.batch_size=4)")
+        raise ConfigError("an override must look like key.path=value", item, "e.g. --set training.batch_size=4")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -359,7 +379,8 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override '{item}': '{part}' is not a section")
+            raise ConfigError(f"'{part}' is not a section", item,
+                              "override keys below a section, e.g. training.batch_size=4")
     node[parts[-1]] = value
 
 

@@ -40,7 +40,7 @@ def test_missing_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         read_checkpoint(tmp_path / "none.pth")
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
         read_checkpoint(tmp_path / "bad.pth")
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="not a convlstm-lab checkpoint"):
@@ -69,3 +69,19 @@ def test_seed_signature_save_then_rebuild(tmp_path):
     save_checkpoint(torch.nn.Linear(2, 2), None, 1, tmp_path / "plain.pth")
     with pytest.raises(CheckpointError, match="holds no config"):
         load_model(tmp_path / "plain.pth")
+
+
+def test_cuda_rng_states_are_restored_per_device_on_a_machine_with_fewer_gpus(monkeypatch):
+    """A run saved on 2 GPUs resumes on 1: device 0 gets its state, device 1's is reported, nothing raises
+    (torch.cuda.set_rng_state_all raised IndexError here). The GPU calls are stand-ins: this machine has none."""
+    base = {k: v for k, v in rng_state().items() if not k.startswith("cuda")}
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((device, state)))
+    gpu0, gpu1 = torch.zeros(16, dtype=torch.uint8), torch.ones(16, dtype=torch.uint8)
+    assert set_rng_state({**base, "cuda_by_device": {"0": gpu0, "1": gpu1}}) == [1]
+    assert restored == [(0, gpu0)]
+    restored.clear()
+    assert set_rng_state({**base, "cuda": [gpu0, gpu1]}) == [1]  # checkpoints written before this change
+    assert restored == [(0, gpu0)]

@@ -48,7 +48,7 @@ def test_seed_eval_command_writes_report(tiny_checkpoint, synth_root, tmp_path):
 
 @pytest.mark.parametrize("args, fragments", [
     (["train.py", "--set", "sequence.lenght=8"], ["sequence.lenght", "did you mean sequence.length"]),
-    (["train.py", "--set", "training.batch_size=big"], ["training.batch_size", "expected int"]),
+    (["train.py", "--set", "training.batch_size=big"], ["training.batch_size", "is not of type int"]),
     (["train.py", "--config", "nope.yaml"], ["nope.yaml", "not found"]),
     (["test.py", "--video", "missing.mp4", "--checkpoint", "missing.pth"], ["missing.pth", "not found"]),
     (["train.py", "--set", "data.train_dir=/nonexistent/x"], ["/nonexistent/x"]),
@@ -80,7 +80,7 @@ def test_lab_synth_writes_the_seed_layout(tmp_path):
 
 
 def test_extract_and_resume_flag_mistakes_are_one_line(tmp_path, tiny_checkpoint):
-    assert_one_line_error(lab("extract", "v.mp4", tmp_path / "o", "--fps", "0"), "--fps 0")
+    assert_one_line_error(lab("extract", "v.mp4", tmp_path / "o", "--fps", "0"), "(--fps)")
     assert_one_line_error(run("train.py", "--resume", tiny_checkpoint, "--config", "config/demo.yaml"),
                           "--resume takes the config from the checkpoint")
 
@@ -90,5 +90,9 @@ def test_a_worker_wrapped_error_still_prints_its_own_line():
     from lab.errors import DataError
 
     wrapped = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
-                        "last):\n  File x\nlab.errors.DataError: 'a/b.jpg' is unreadable: re-extract it")
-    assert _one_line(wrapped) == "'a/b.jpg' is unreadable: re-extract it"
+                        "last):\n  File x\nlab.errors.DataError: image is unreadable (a/b.jpg): re-extract it")
+    assert _one_line(wrapped) == "image is unreadable (a/b.jpg): re-extract it"
+    import pickle
+
+    original = DataError("image is unreadable", "a/b.jpg", "re-extract it")  # what a worker pickles back
+    assert str(pickle.loads(pickle.dumps(original))) == str(original) == "image is unreadable (a/b.jpg): re-extract it"

@@ -87,19 +87,22 @@ def test_config_is_frozen_and_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ("sequence.lenght=8", "unknown config key 'sequence.lenght': did you mean sequence.length"),
-    ("trainig.batch_size=4", "unknown config key 'trainig'"),
-    ("training.batch_size=four", "'training.batch_size' = 'four': expected int"),
-    ("training.batch_size=0", "'training.batch_size' = 0: must be a positive number"),
-    ("model.backbone=vgg", "'model.backbone' = 'vgg': allowed are resnet18, resnet34"),
-    ("model.pretrained=3", "'model.pretrained' = 3: expected bool"),
-    ("model.classifier.dropout=1.5", "must be in [0, 1)"),
+    ("sequence.lenght=8", "unknown config key (sequence.lenght): did you mean sequence.length"),
+    ("trainig.batch_size=4", "unknown config key (trainig)"),
+    ("training.batch_size=four", "'four' is not of type int (training.batch_size): give a int"),
+    ("training.batch_size=0", "0 is not a positive number (training.batch_size): give a value > 0"),
+    ("model.backbone=vgg", "'vgg' is not allowed (model.backbone): use one of resnet18, resnet34"),
+    ("model.pretrained=3", "3 is not of type bool (model.pretrained)"),
+    ("model.classifier.dropout=1.5", "1.5 is outside [0, 1) (model.classifier.dropout)"),
     ("model.convlstm.hidden_channels=[1,2,3]", "one per layer"),
-    ("device=gpu", "'device' = 'gpu'"),
-    ("nonsense", "must look like key.path=value"),
-    ("model.classifier.num_classes=3", "'model.classifier.num_classes' = 3: allowed are 2"),
-    ("model.output_stride=16.0", "'model.output_stride' = 16.0: allowed are 8, 16, 32"),
-    ("sequence.stride=20", "'sequence.stride' = 20: must be <= sequence.length"),
+    ("device=gpu", "unknown device 'gpu' (device)"),
+    ("nonsense", "must look like key.path=value (nonsense)"),
+    ("model.classifier.num_classes=3", "3 is not allowed (model.classifier.num_classes): use one of 2"),
+    ("model.output_stride=16.0", "16.0 is not allowed (model.output_stride): use one of 8, 16, 32"),
+    ("sequence.stride=20", "(sequence.stride): make it <= sequence.length"),
+    ("training.learning_rate=.nan", "nan is not a finite number (training.learning_rate)"),
+    ("training.checkpoint_every_steps=-1", "-1 is negative (training.checkpoint_every_steps)"),
+    ("training.nonfinite_loss=ignore", "'ignore' is not allowed (training.nonfinite_loss): use one of stop, skip"),
 ])
 def test_bad_values_name_key_value_and_allowed(override, fragment):
     with pytest.raises(ConfigError) as err:

@@ -53,7 +53,7 @@ def test_end_aligned_window_and_short_video(loaded, synth_root, tmp_path, write_
     assert pred.frames[0] is None and all(p is not None for p in pred.frames[1:])
     short = predict(write_video(tmp_path / "three.mp4", frames[:3]), model, cfg)
     assert short.num_frames == 3 and len(short.windows) == 1 and "padded" in short.notes[0]
-    with pytest.raises(DataError, match="fewer than sequence.length"):
+    with pytest.raises(DataError, match="shorter than one window"):
         predict(tmp_path / "three.mp4", model, cfg.replace("sequence.short_items=error"))
 
 

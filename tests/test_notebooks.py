@@ -181,7 +181,8 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
     assert not any(tmp_path.iterdir())
     proc = subprocess.run([sys.executable, "-m", "lab.cli", "notebooks", "--param", "epoch=3", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown notebook parameter(s) epoch"), proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: unknown notebook parameter(s) (epoch): "), proc.stderr
 
 
 def test_strip_command_cleans_a_project(tmp_path):
@@ -217,7 +218,7 @@ def test_papermill_runs_every_notebook_on_tiny_data(tmp_path):
     assert (tmp_path / "data" / "train" / "manifest.csv").is_file()
     assert (tmp_path / "checkpoints" / "nbtest" / "best.pth").is_file()
     assert (tmp_path / "checkpoints" / "nbtest_frame_baseline" / "best.pth").is_file()
-    report = tmp_path / "reports" / "nbtest"
+    report = tmp_path / "reports" / "nbtest" / "test"  # keyed by run and evaluated split, as test.py --eval
     for name in ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md"):
         assert (report / name).is_file(), name
     assert json.loads((report / "metrics.json").read_text())["n_videos"] == 4

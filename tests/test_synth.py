@@ -9,7 +9,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
-from lab.errors import ConfigError, DataError
+from lab.errors import ConfigError, StorageError
 from lab.data.synth import FAMILIES, MANIFEST_COLUMNS, SPLITS, SynthSpec, generate, render_video
 
 TINY = SynthSpec(train=4, val=1, test=1, frames=4, height=32, width=48, mp4_fraction=0.25, png_fraction=0.25)
@@ -172,7 +172,7 @@ def test_generate_refuses_to_overwrite_unless_asked(tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
     stray = tmp_path / "train" / "fake" / "stray.txt"
     stray.write_text("from an earlier run")
-    with pytest.raises(DataError, match="overwrite=True"):
+    with pytest.raises(StorageError, match="overwrite=True"):
         generate(tmp_path, TINY)
     assert stray.exists()
     table = generate(tmp_path, TINY, overwrite=True)

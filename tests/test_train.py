@@ -87,7 +87,8 @@ def test_distributed_weighted_sampler_splits_one_balanced_draw():
 
 @pytest.mark.slow
 def test_torchrun_ddp_two_cpu_processes(synth_root, tmp_path):
-    overrides = [*TINY_OVERRIDES, "training.epochs=1", *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test"))]
+    overrides = [*TINY_OVERRIDES, "training.epochs=1", "data.num_workers=2", "training.checkpoint_every_steps=1",
+                 *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test"))]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(ROOT / "train.py"), "--run-name", "ddp", "--checkpoint-dir", str(tmp_path / "ck"),
            "--log-dir", str(tmp_path / "logs"), "--no-progress"]
@@ -100,3 +101,11 @@ def test_torchrun_ddp_two_cpu_processes(synth_root, tmp_path):
     assert ckpt["epoch"] == 1
     assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped, loads anywhere
     assert proc.stdout.count("best epoch") == 1  # rank 0 alone reports
+    # Mid-epoch checkpoints under DDP: every rank took part (sums all-reduced), rank 0 wrote them; the run resumes.
+    last = tmp_path / "ck" / "ddp" / "last.pth"
+    assert read_checkpoint(last)["progress"]["epoch"] == 2
+    resume = [*cmd[:cmd.index("--run-name")], "--resume", str(last), "--epochs", "2", "--checkpoint-dir",
+              str(tmp_path / "ck"), "--log-dir", str(tmp_path / "logs"), "--no-progress"]
+    proc = subprocess.run(resume, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_checkpoint(last)["epoch"] == 2

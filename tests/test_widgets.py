@@ -67,6 +67,12 @@ def test_switching_video_loads_its_prediction_once(viewer):
 
 
 def test_heatmap_toggle_changes_the_image(viewer):
+    # A window with no evidence for "fake" has an all-zero map by design (gradcam); which videos show some
+    # depends on the tiny model's training draws, so take the first that does.
+    for _, path in viewer.dropdown.options:
+        viewer.dropdown.value = path
+        if viewer.heatmap(6).max() > 0:
+            break
     viewer.slider.value = 6
     plain = viewer.frame_image.value
     viewer.heatmap_toggle.value = True
@@ -74,8 +80,9 @@ def test_heatmap_toggle_changes_the_image(viewer):
     heat = viewer.heatmap(6)
     assert heat.shape == overlaid.shape[:2] and 0 <= heat.min() and heat.max() <= 1
     assert viewer.frame_image.value != plain and overlaid.shape == decode(plain).shape
+    cached = len(viewer._heatmaps)
     viewer.slider.value = 7  # same window (4-7): its maps are reused
-    assert len(viewer._heatmaps) == 1
+    assert len(viewer._heatmaps) == cached
     viewer.heatmap_toggle.value = False
     viewer.slider.value = 6
     assert viewer.frame_image.value == plain

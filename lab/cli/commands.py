@@ -1,33 +1,73 @@
 """Command line: `lab <command>` and the seed's `python train.py` / `python test.py` entry points.
 
-A mistake in the user's input (a file, a key, a value) prints one line and exits 2; `--debug` shows
-the traceback instead. Anything else is a bug and keeps its traceback.
+A mistake in the user's input (a file, a key, a value, a flag) or a fault of the machine the user can fix (a
+full disk, an unwritable folder) prints one line `error: <what> (<which file or key>): <what to do>` and exits
+2; `--debug` shows the traceback instead. Warnings print as one `warning: ...` line each. Anything else is a
+bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
-from lab.errors import ConfigError, LabError
+from lab.errors import ConfigError, LabError, StorageError
 
 DEFAULT_DATA_CONFIG = "config/data_config.yaml"
 DEFAULT_MODEL_CONFIG = "config/model_config.yaml"
 
 
+# OS errors that mean "your machine or your path", not "a bug": reported like LabErrors.
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.ENOTDIR,
+                   errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the one-line error contract: a bad flag exits 2 with `error: ... (flag): see --help`."""
+
+    def error(self, message: str) -> NoReturn:
+        flag = message.split("argument ", 1)[1].split(":", 1)[0] if message.startswith("argument ") else self.prog
+        what = message.split(": ", 1)[1] if message.startswith("argument ") and ": " in message else message
+        self.exit(2, f"error: {what} ({flag}): see {self.prog} --help\n")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+
 def guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    try:
-        return fn(args) or 0
-    except LabError as exc:
-        if getattr(args, "debug", False):
-            raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    debug = getattr(args, "debug", False)
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning  # restored by catch_warnings on the way out
+        try:
+            return fn(args) or 0
+        except LabError as exc:
+            if debug:
+                raise
+            _print_error(_one_line(exc))
+            return 2
+        except OSError as exc:
+            if debug or exc.errno not in _USER_OS_ERRORS:
+                raise
+            where = exc.filename or "a file this command writes or reads"
+            _print_error(str(StorageError(exc.strerror or str(exc), where,
+                                          "check the path, its permissions and the free space")))
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+def _print_error(message: str) -> None:
+    """The error line on its own line: tqdm.write first clears a progress bar the failure left on stderr."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"error: {message}", file=sys.stderr)
 
 
 def _one_line(exc: Exception) -> str:
@@ -72,11 +112,12 @@ def load_cli_config(args: argparse.Namespace):
 
 
 def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Train a ConvLSTM deepfake detector.")
+    p = ArgumentParser(prog=prog, description="Train a ConvLSTM deepfake detector.")
     add_config_flags(p)
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--run-name", default=None, help="name under checkpoints/ and logs/ (default: config stem)")
-    p.add_argument("--resume", metavar="PATH", help="continue from a last.pth/best.pth checkpoint")
+    p.add_argument("--resume", metavar="PATH", help="continue from a last.pth/best.pth checkpoint (mid-epoch ones too)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run of this name")
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--log-dir", default="logs")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -90,8 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.config or args.data_config:
-            raise ConfigError("--resume takes the config from the checkpoint: drop --config/--data-config "
-                              "and change keys with --set")
+            raise ConfigError("--resume takes the config from the checkpoint", "--config/--data-config",
+                              "drop them and change keys with --set")
         ckpt = read_checkpoint(args.resume)
         overrides = _overrides(args) + ([f"training.epochs={args.epochs}"] if args.epochs else [])
         cfg = checkpoint_config(ckpt, args.resume).replace(*overrides)
@@ -101,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_name = args.run_name or Path((args.config or [DEFAULT_MODEL_CONFIG])[-1]).stem
     result = fit(cfg, run_name=run_name, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
                  resume=args.resume, publish_best=Path(args.checkpoint_dir) / "best.pth",
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
     print(f"best epoch {result.best_epoch}: val AUC {result.best_metrics.get('val_roc_auc', float('nan')):.4f}, "
@@ -118,7 +159,8 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="checkpoints/best.pth", help="a checkpoint written by training")
     p.add_argument("--data_dir", "--data-dir", dest="data_dir", help="split folder with real/ and fake/ "
                    "(default: the checkpoint's data.test_dir)")
-    p.add_argument("--out", help="report folder (default reports/<checkpoint's run>)")
+    p.add_argument("--out", help="report folder (default reports/<checkpoint's run>/<split>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a report of another checkpoint or split in --out")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
 
@@ -136,15 +178,18 @@ def _load_for_scoring(args: argparse.Namespace):
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
+    from lab.data.outputs import claim_report_folder
     from lab.evaluation.evaluate import evaluate_split
-    from lab.evaluation.report import write_report
+    from lab.evaluation.report import default_report_dir, write_report
 
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     data_dir = args.data_dir or cfg.data.test_dir
+    run = ckpt.get("run_name") or Path(args.checkpoint).stem
+    out = Path(args.out) if args.out else default_report_dir(run, data_dir, cfg)
+    claim_report_folder(out, checkpoint=args.checkpoint, data_dir=data_dir, overwrite=args.overwrite)  # before scoring
     ev = evaluate_split(model, cfg, data_dir, device, threshold=ckpt["threshold"], precision=precision,
                         progress=not args.no_progress)
-    out = Path(args.out or Path("reports") / (ckpt.get("run_name") or Path(args.checkpoint).stem))
-    report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint)
+    report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint, overwrite=True)  # claimed above
     clip, video = ev.metrics["clip"], ev.metrics["video"][ev.aggregation]
     if args.json:
         print(json.dumps({"report": str(report), "clip": clip, "video": video}, indent=2))
@@ -170,7 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def test_parser(prog: str = "test.py") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Score a video, a frame folder, or evaluate a test split.")
+    p = ArgumentParser(prog=prog, description="Score a video, a frame folder, or evaluate a test split.")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--video", help="a video file to score")
     mode.add_argument("--frames", help="a folder of extracted frames to score")
@@ -206,11 +251,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from lab.data.video import extract_frames
 
     if args.fps is not None and args.fps <= 0:
-        raise ConfigError(f"--fps {args.fps}: give a positive number of frames per second, or leave it out")
+        raise ConfigError(f"{args.fps} frames per second is not positive", "--fps",
+                          "give a number > 0, or leave it out")
     if args.face_margin < 0:
-        raise ConfigError(f"--face-margin {args.face_margin}: give a margin >= 0 (a fraction of the face box)")
+        raise ConfigError(f"{args.face_margin} is negative", "--face-margin",
+                          "give a margin >= 0, a fraction of the face box")
     res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin,
-                         detector=args.detector)
+                         detector=args.detector, overwrite=args.overwrite)
     print(f"wrote {len(res.paths)} frames to {args.out}")
     if args.face_crop:
         print(f"frames without a detected face: {res.faces_interpolated} interpolated from neighbouring faces, "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.errors import DataError
+from lab.errors import DataError, StorageError
 
 DEMO_CONFIGS = ("config/data_config.yaml", "config/demo.yaml")
 # 128/24/24 videos per class of 24 frames at 32x32: enough distinct videos that a from-scratch encoder
@@ -32,8 +32,8 @@ def _prepare_data(root: Path) -> None:
     splits = [root / s for s in ("train", "val", "test")]
     foreign = [s for s in splits if s.exists() and any(s.iterdir()) and not (s / "manifest.csv").is_file()]
     if foreign:
-        raise DataError(f"'{foreign[0]}' holds data that lab synth did not write; the demo will not overwrite it: "
-                        "run `lab demo --data-root OTHER_DIR`")
+        raise StorageError("folder holds data that lab synth did not write, and the demo will not overwrite it",
+                           foreign[0], "run lab demo --data-root OTHER_DIR")
     t0 = time.perf_counter()
     manifest = generate(root, SynthSpec(**DEMO_SPEC), overwrite=True)
     print(f"[1/4] synthetic dataset: {len(manifest)} items in {root}/{{train,val,test}} "
@@ -58,8 +58,13 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
     from lab.evaluation.report import write_report
     from lab.training.loop import fit
 
+    from lab.data.outputs import ensure_writable
+
     start = time.perf_counter()
     root = Path(data_root)
+    for folder, what, flag in ((root, "data", "--data-root"), (checkpoint_dir, "checkpoint", "checkpoint_dir"),
+                               (log_dir, "log", "log_dir"), (reports_dir, "report", "reports_dir")):
+        ensure_writable(folder, what, flag)  # before minutes of training, not after
     _prepare_data(root)
     paths = {"data.train_dir": root / "train", "data.val_dir": root / "val", "data.test_dir": root / "test"}
     data_overrides = [f"{k}={v}" for k, v in paths.items()]
@@ -70,13 +75,15 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
         print(f"[2/4] training {what} ({run})")
         t0 = time.perf_counter()
         result = fit(cfg, run_name=run, checkpoint_dir=checkpoint_dir, log_dir=log_dir, progress=progress,
-                     publish_best=Path(checkpoint_dir) / "best.pth" if i == 0 else None)
+                     publish_best=Path(checkpoint_dir) / "best.pth" if i == 0 else None,
+                     overwrite=True)  # the demo regenerates its data, runs and reports every time
         train_s = time.perf_counter() - t0
         model, cfg, ckpt = load_model(result.best_path)
         device = resolve_device(cfg.device)
         ev = evaluate_split(model.to(device), cfg, paths["data.test_dir"], device, threshold=ckpt["threshold"],
                             progress=False)
-        write_report(ev, Path(reports_dir) / run, cfg=cfg, checkpoint=result.best_path, title=f"Demo: {what}")
+        write_report(ev, Path(reports_dir) / run, cfg=cfg, checkpoint=result.best_path, title=f"Demo: {what}",
+                     overwrite=True)
         video = ev.metrics["video"][ev.aggregation]
         rows.append({"model": what, "run": run, "clip_auc": ev.metrics["clip"]["roc_auc"],
                      "video_auc": video["roc_auc"], "video_acc": video["accuracy"], "train_s": train_s,
@@ -92,7 +99,7 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
 
     video = sorted((root / "test" / "fake").glob("*.mp4")) + sorted((root / "test" / "real").glob("*.mp4"))
     if not video:
-        raise DataError(f"no .mp4 in {root}/test to score; the synthetic spec should write some")
+        raise DataError("no .mp4 to score", root / "test", "regenerate the demo data (lab demo writes some)")
     print(f"[4/4] python test.py --video {video[0]} --checkpoint {checkpoint_dir}/best.pth")
     code = test_entry(["--video", str(video[0]), "--checkpoint", f"{checkpoint_dir}/best.pth"])
     print(pd.Series({"data": str(root), "checkpoint": f"{checkpoint_dir}/best.pth", "reports": f"{reports_dir}/demo/",

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from lab.cli.commands import (add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval, cmd_extract, cmd_predict,
-                              cmd_summary, cmd_synth, cmd_train, train_parser)
+from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval,
+                              cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train, train_parser)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -23,7 +23,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from lab.cli.bench import format_table, run_bench
+    from lab.data.outputs import ensure_writable
 
+    ensure_writable(args.out, "bench report", "--out")  # before minutes of measuring
     table = run_bench(quick=args.quick, out_dir=args.out)
     print(format_table(table))
     print(f"wrote {Path(args.out) / 'bench.md'} and {Path(args.out) / 'bench.json'}")
@@ -52,7 +54,8 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
     root = find_project()
     if args.strip:
         if root is None:
-            raise NotebookError(f"run --strip inside a convlstm-lab project (no {PROJECT_MARKER} found)")
+            raise NotebookError(f"no convlstm-lab project, no {PROJECT_MARKER} found", Path.cwd(),
+                                "run --strip inside the project")
         for path in select_notebooks(discover_notebooks(root), args.only):
             print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path.relative_to(root)}")
         return 0
@@ -128,7 +131,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="lab", description="convlstm-lab: temporal deepfake detection.")
+    root = ArgumentParser(prog="lab", description="convlstm-lab: temporal deepfake detection.")
     sub = root.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write the embedded synthetic dataset (seed layout)")
@@ -147,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-margin", type=float, default=0.25, help="margin around the face box (fraction)")
     p.add_argument("--detector", choices=("dlib", "haar"), default="dlib",
                    help="face detector: dlib HOG (default) or the OpenCV Haar cascade")
+    p.add_argument("--overwrite", action="store_true", help="replace the frame images already in OUT")
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_extract)
 

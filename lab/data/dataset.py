@@ -99,8 +99,8 @@ def read_manifest(root: Path) -> dict[str, dict[str, str]] | None:
         reader = csv.DictReader(fh)
         missing = {"item", "family"} - set(reader.fieldnames or ())
         if missing:
-            raise DataError(f"manifest '{path}' lacks column(s) {', '.join(sorted(missing))}: "
-                            "it needs at least 'item' and 'family'")
+            raise DataError(f"manifest lacks column(s) {', '.join(sorted(missing))}", path,
+                            "give it at least the columns item and family")
         return {Path(row["item"].strip()).as_posix(): row for row in reader if row["item"]}
 
 
@@ -116,12 +116,12 @@ def discover_items(root: str | Path) -> tuple[list[tuple[Path, int]], list[Path]
     entries (files that are neither videos nor folders; hidden names are skipped without counting)."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"dataset folder '{root}' does not exist: create it with real/ and fake/ "
-                        "subfolders or point the data directory setting at one")
+        raise DataError("dataset folder does not exist", root,
+                        "create it with real/ and fake/ subfolders, or point data.*_dir / --data_dir at one")
     class_dirs = [root / c for c in CLASSES]
     if not any(d.is_dir() for d in class_dirs):
-        raise DataError(f"dataset folder '{root}' has no real/ or fake/ subfolder: put each item "
-                        "(a folder of frames or a video) under real/ or fake/")
+        raise DataError("dataset folder has no real/ or fake/ subfolder", root,
+                        "put each item, a folder of frames or a video, under real/ or fake/")
     found, ignored = [], []
     for label, folder in enumerate(class_dirs):
         if not folder.is_dir():
@@ -167,8 +167,8 @@ class FrameSequenceDataset(Dataset):
         self.windows, short = plan_windows(self.items, sequence_length, stride, short_items, max_windows_per_item)
         self._report_short(short)
         if not self.windows:
-            raise DataError(f"'{self.root}' yields no windows of {sequence_length} frames: lower sequence.length "
-                            "or use short_items=pad")
+            raise DataError(f"dataset yields no windows of {sequence_length} frames", self.root,
+                            "lower sequence.length or set sequence.short_items=pad")
 
     def _load_items(self) -> list[Item]:
         candidates, ignored = discover_items(self.root)
@@ -176,8 +176,8 @@ class FrameSequenceDataset(Dataset):
             warnings.warn(f"{len(ignored)} file(s) in {self.root} are neither frame folders nor videos and were "
                           f"ignored (first: {ignored[0].relative_to(self.root).as_posix()})", stacklevel=3)
         if not candidates:
-            raise DataError(f"dataset folder '{self.root}' holds no items: put frame folders or videos "
-                            "under real/ and fake/")
+            raise DataError("dataset folder holds no items", self.root,
+                            "put frame folders or videos under real/ and fake/")
         manifest = read_manifest(self.root)
         items, unlisted = [], []
         for path, label in candidates:
@@ -191,8 +191,8 @@ class FrameSequenceDataset(Dataset):
                 else:
                     family = (row["family"] or "").strip() or family
                     if (row.get("label") or "").strip() not in ("", str(label)):
-                        raise DataError(f"manifest '{self.root / MANIFEST}' gives label {row['label']} to "
-                                        f"'{name}', which lies under {CLASSES[label]}/: fix one of them")
+                        raise DataError(f"manifest gives label {row['label']} to '{name}', which lies under "
+                                        f"{CLASSES[label]}/", self.root / MANIFEST, "fix one of them")
             self._sources[name] = source
             items.append(Item(name, label, family, source.num_frames, source.fps))
         if unlisted:
@@ -208,9 +208,9 @@ class FrameSequenceDataset(Dataset):
             return
         what = f"{len(short)} of {len(self.items)} items in {self.root} are shorter than {self.sequence_length} frames"
         if self.short_items == "error":
-            raise DataError(f"item '{self.root / short[0].name}' has {short[0].num_frames} frames, fewer than "
-                            f"sequence length {self.sequence_length}: lower sequence.length or set "
-                            "sequence.short_items to pad or skip")
+            raise DataError(f"item has {short[0].num_frames} frames, fewer than one window of "
+                            f"{self.sequence_length}", self.root / short[0].name,
+                            "lower sequence.length or set sequence.short_items to pad or skip")
         action = "padded by repeating their last frame" if self.short_items == "pad" else "skipped"
         warnings.warn(f"{what}; {action}", stacklevel=3)
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lab.errors import ConfigError, DataError
+from lab.errors import ConfigError, StorageError
 from lab.data.video import write_video
 
 # Each family names the region attributes whose phases are re-drawn per frame in its fakes:
@@ -53,28 +53,32 @@ class SynthSpec:
     def __post_init__(self) -> None:
         for name in SPLITS:
             if getattr(self, name) < 0:
-                raise ConfigError(f"SynthSpec.{name} must be >= 0 videos per class, got {getattr(self, name)}")
+                raise ConfigError(f"{getattr(self, name)} videos per class is negative", f"SynthSpec.{name}",
+                                  "give a count >= 0")
         if self.frames < 2:
-            raise ConfigError(f"SynthSpec.frames must be >= 2 (time is the signal), got {self.frames}")
+            raise ConfigError(f"{self.frames} frames per video is too few, time is the signal",
+                              "SynthSpec.frames / --frames", "give at least 2")
         if self.height < 16 or self.width < 16:
-            raise ConfigError(f"SynthSpec height/width must be >= 16 pixels, got {self.height}x{self.width}")
+            raise ConfigError(f"{self.height}x{self.width} frames are too small", "SynthSpec.height/width",
+                              "give at least 16 pixels each")
         if self.mp4_fraction > 0 and (self.height % 2 or self.width % 2):
-            raise ConfigError(f"SynthSpec height/width must be even for mp4 items (mp4v drops an odd row/column), "
-                              f"got {self.height}x{self.width}")
+            raise ConfigError(f"{self.height}x{self.width} is odd, and mp4v drops an odd row or column",
+                              "SynthSpec.height/width", "give even sizes, or mp4_fraction=0")
         if self.fps <= 0:
-            raise ConfigError(f"SynthSpec.fps must be > 0, got {self.fps}")
+            raise ConfigError(f"{self.fps} frames per second is not positive", "SynthSpec.fps", "give a value > 0")
         if not (0 <= self.mp4_fraction and 0 <= self.png_fraction and self.mp4_fraction + self.png_fraction <= 1):
-            raise ConfigError("SynthSpec.mp4_fraction and png_fraction must be >= 0 and sum to at most 1")
+            raise ConfigError("format fractions are negative or sum to more than 1",
+                              "SynthSpec.mp4_fraction/png_fraction", "give values >= 0 that sum to at most 1")
         _check_strengths(self.flicker, self.amplitude, self.noise)
 
 
 def _check_strengths(flicker: float, amplitude: float, noise: float) -> None:
     if not 0 <= flicker <= 1:
-        raise ConfigError(f"flicker must be in [0, 1] (fraction of a half-turn of phase jitter), got {flicker}")
+        raise ConfigError(f"{flicker} is outside [0, 1]", "flicker", "give a fraction of a half-turn of phase jitter")
     if not 0 < amplitude <= 2:
-        raise ConfigError(f"amplitude must be in (0, 2], got {amplitude}")
+        raise ConfigError(f"{amplitude} is outside (0, 2]", "amplitude", "give a value > 0 and <= 2")
     if noise < 0:
-        raise ConfigError(f"noise must be >= 0 grey levels, got {noise}")
+        raise ConfigError(f"{noise} is negative", "noise", "give a noise std >= 0 grey levels")
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -113,7 +117,7 @@ def _background(rng: np.random.Generator, kind: str, t: np.ndarray, yy: np.ndarr
         angle = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * rng.uniform(0.01, 0.04) * tt
         ramp = 0.5 + 0.7 * (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))
         return start + np.clip(ramp, 0, 1)[..., None] * (end - start)
-    raise ConfigError(f"unknown background {kind!r}; choose one of {', '.join(BACKGROUNDS)}")
+    raise ConfigError(f"unknown background {kind!r}", "background", f"choose one of {', '.join(BACKGROUNDS)}")
 
 
 def render_video(
@@ -136,7 +140,7 @@ def render_video(
     same scene, differing only in that family's flicker; `flicker=0` reproduces the real video exactly.
     """
     if family is not None and family not in FAMILIES:
-        raise ConfigError(f"unknown manipulation family {family!r}; choose one of {', '.join(FAMILIES)}")
+        raise ConfigError(f"unknown manipulation family {family!r}", "family", f"choose one of {', '.join(FAMILIES)}")
     _check_strengths(flicker, amplitude, noise)
     rng = np.random.default_rng(rng_or_seed)
     kind = background if background is not None else BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
@@ -201,7 +205,8 @@ def _write_frames(folder: Path, video: np.ndarray, fmt: str) -> None:
     for index, frame in enumerate(video, start=1):
         path = folder / f"frame_{index:04d}.{fmt}"
         if not cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
-            raise DataError(f"could not write {path}")
+            raise StorageError("OpenCV could not write the frame", path,
+                               "check that the folder is writable and has space")
 
 
 def _formats(n: int, spec: SynthSpec, rng: np.random.Generator) -> list[str]:
@@ -253,8 +258,8 @@ def generate(out_dir: str | Path, spec: SynthSpec = SynthSpec(), *, overwrite: b
     out = Path(out_dir)
     occupied = [split for split in SPLITS if _holds_files(out / split)]
     if occupied and not overwrite:
-        raise DataError(f"{out} already holds {', '.join(occupied)} data; pass overwrite=True "
-                        "(CLI: --overwrite) to replace those split folders")
+        raise StorageError(f"folder already holds {', '.join(occupied)} data", out,
+                           "choose another --out, or pass --overwrite (overwrite=True) to replace those split folders")
     for split in occupied:
         shutil.rmtree(out / split)
     tables = [_write_split(out / split, index, spec).assign(split=split) for index, split in enumerate(SPLITS)]

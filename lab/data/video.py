@@ -16,21 +16,27 @@ phone video gives portrait frames in every reader.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
-import cv2
+# FFmpeg inside OpenCV prints its own decoder complaints ("moov atom not found", "Invalid NAL unit size") to
+# stderr, dozens of lines per broken file; our DataError says what is wrong in one line instead. Read at the
+# first capture; set OPENCV_FFMPEG_LOGLEVEL=32 to see them again.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
 import numpy as np
 
-from lab.errors import DataError
+from lab.errors import DataError, StorageError
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 
-_REENCODE_HINT = "re-encode it (e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4) or remove it"
+_REENCODE_HINT = "re-encode it with ffmpeg -i IN -c:v libx264 OUT.mp4, or remove it"
 
 
 def is_image(path: str | Path) -> bool:
@@ -51,7 +57,7 @@ def list_frames(folder: str | Path) -> list[Path]:
     """Image files directly inside `folder`, in natural order (hidden files ignored)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"frame folder '{folder}' does not exist: pass a folder of .jpg/.png frames")
+        raise DataError("frame folder does not exist", folder, "pass a folder of .jpg/.png frames")
     frames = [p for p in folder.iterdir() if p.is_file() and is_image(p) and not p.name.startswith(".")]
     return sorted(frames, key=lambda p: natural_key(p.name))
 
@@ -64,7 +70,7 @@ def to_rgb(frame: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
     if frame.dtype == np.uint16:
         frame = (frame >> 8).astype(np.uint8)
     elif frame.dtype != np.uint8:
-        raise DataError(f"'{source}' has {frame.dtype} pixels: save it as 8-bit JPEG or PNG")
+        raise DataError(f"image has {frame.dtype} pixels", source, "save it as an 8- or 16-bit JPEG or PNG")
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]
     if frame.ndim == 2:
@@ -73,7 +79,8 @@ def to_rgb(frame: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     if frame.ndim == 3 and frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)  # alpha dropped, colour kept
-    raise DataError(f"'{source}' has shape {frame.shape}: expected a grayscale, RGB or RGBA image")
+    raise DataError(f"image has shape {frame.shape}, not grayscale, RGB or RGBA", source,
+                    "save it as a grayscale, RGB or RGBA JPEG or PNG")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -82,10 +89,12 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
-        raise DataError(f"cannot read image '{path}': {exc.strerror}") from None
+        raise DataError(f"cannot read image, {exc.strerror}", path,
+                        "check that the file exists and is readable") from None
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if image is None:
-        raise DataError(f"image '{path}' is empty or corrupt: replace or delete it")
+        raise DataError("image is empty or corrupt" if raw.size else "image is an empty file", path,
+                        "replace or delete it")
     return to_rgb(image, path)
 
 
@@ -95,7 +104,7 @@ def write_image(path: str | Path, frame_rgb: np.ndarray, quality: int = 95) -> P
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
     ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
-        raise DataError(f"cannot encode frame as '{path.suffix}' for '{path}': use jpg or png")
+        raise DataError(f"cannot encode a frame as '{path.suffix}'", path, "use a .jpg or .png name")
     buf.tofile(path)
     return path
 
@@ -111,7 +120,8 @@ def write_video(path: str | Path, frames_rgb: np.ndarray, fps: float = 12.0, fou
     height, width = frames_rgb.shape[1:3]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
     if not writer.isOpened():
-        raise DataError(f"OpenCV cannot write a {fourcc} video at '{path}'")
+        raise DataError(f"OpenCV cannot write a {fourcc} video", path,
+                        "check the folder is writable, or use fourcc mp4v")
     try:
         for frame in frames_rgb:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -151,11 +161,13 @@ def write_h264(path: str | Path, frames_rgb: np.ndarray, fps: float = 25.0, *, c
 
 def _open_capture(path: Path) -> cv2.VideoCapture:
     if not path.is_file():
-        raise DataError(f"video '{path}' does not exist")
+        raise DataError("video not found", path, "check the path")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise DataError(f"video '{path}' cannot be opened (corrupt or unsupported codec): {_REENCODE_HINT}")
+        empty = path.stat().st_size == 0
+        what = "video is an empty file" if empty else "video cannot be opened, corrupt or an unsupported codec"
+        raise DataError(what, path, _REENCODE_HINT)
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # frames upright, as displayed (the default; made explicit)
     return cap
 
@@ -207,7 +219,7 @@ def count_frames_by_grabbing(cap: cv2.VideoCapture) -> int:
 def _read_video_frame(cap: cv2.VideoCapture, path: Path, index: int, num_frames: int) -> np.ndarray:
     ok, frame = cap.read()
     if not ok or frame is None:
-        raise DataError(f"video '{path}': frame {index} of {num_frames} cannot be decoded: {_REENCODE_HINT}")
+        raise DataError(f"frame {index} of {num_frames} cannot be decoded", path, _REENCODE_HINT)
     return to_rgb(frame, path)
 
 
@@ -247,7 +259,7 @@ class FrameFolder(FrameSource):
         self.path = Path(path)
         self.frames = list_frames(self.path)
         if not self.frames:
-            raise DataError(f"frame folder '{self.path}' holds no .jpg/.jpeg/.png/.bmp frames: "
+            raise DataError("frame folder holds no .jpg/.jpeg/.png/.bmp frames", self.path,
                             "add frames or remove the folder")
         self.num_frames = len(self.frames)
         self.fps = None
@@ -256,14 +268,23 @@ class FrameFolder(FrameSource):
         self._check_range(start, count)
         frames = [read_image(p) for p in self.frames[start:start + count]]
         for p, f in zip(self.frames[start + 1:start + count], frames[1:]):
-            if f.shape != frames[0].shape:
-                raise DataError(f"frame '{p}' is {f.shape[1]}x{f.shape[0]} but '{self.frames[start].name}' is "
-                                f"{frames[0].shape[1]}x{frames[0].shape[0]}: resize the folder's frames to one size")
+            self._check_size(p, f, self.frames[start], frames[0])
         return np.stack(frames)
 
     def iter_frames(self, start: int = 0) -> Iterator[np.ndarray]:
+        first = None
         for p in self.frames[start:]:
-            yield read_image(p)
+            frame = read_image(p)
+            first = first or (p, frame)
+            self._check_size(p, frame, *first)
+            yield frame
+
+    @staticmethod
+    def _check_size(path: Path, frame: np.ndarray, first_path: Path, first: np.ndarray) -> None:
+        """Every frame of an item has one size (training and prediction alike): a resized mix would distort time."""
+        if frame.shape != first.shape:
+            raise DataError(f"frame is {frame.shape[1]}x{frame.shape[0]} but {first_path.name} is "
+                            f"{first.shape[1]}x{first.shape[0]}", path, "resize the folder's frames to one size")
 
 
 class VideoFile(FrameSource):
@@ -282,7 +303,7 @@ class VideoFile(FrameSource):
         finally:
             cap.release()
         if self.num_frames == 0:
-            raise DataError(f"video '{self.path}' has no decodable frames: {_REENCODE_HINT}")
+            raise DataError("video has no decodable frames", self.path, _REENCODE_HINT)
         self.seekable = seeks_exactly(frame_times(self.path), self.fps, self.num_frames)
 
     def _goto(self, cap: cv2.VideoCapture, start: int) -> None:
@@ -294,8 +315,7 @@ class VideoFile(FrameSource):
             return
         for index in range(start):  # grab() decodes without the colour conversion
             if not cap.grab():
-                raise DataError(f"video '{self.path}': frame {index} of {self.num_frames} cannot be decoded: "
-                                f"{_REENCODE_HINT}")
+                raise DataError(f"frame {index} of {self.num_frames} cannot be decoded", self.path, _REENCODE_HINT)
 
     def read(self, start: int, count: int) -> np.ndarray:
         self._check_range(start, count)
@@ -324,8 +344,9 @@ def open_item(path: str | Path) -> FrameSource:
     if path.is_file() and is_video(path):
         return VideoFile(path)
     if not path.exists():
-        raise DataError(f"'{path}' does not exist: pass a folder of frames or a video file")
-    raise DataError(f"'{path}' is neither a folder of frames nor a video ({', '.join(sorted(VIDEO_EXTS))})")
+        raise DataError("path not found", path, "pass a folder of frames or a video file")
+    raise DataError("neither a folder of frames nor a video", path,
+                    f"pass a folder of frames or a video file ({', '.join(sorted(VIDEO_EXTS))})")
 
 
 def iter_frames(path: str | Path, start: int = 0) -> Iterator[np.ndarray]:
@@ -383,12 +404,13 @@ def extract_frames(
         raise ValueError(f"image_format must be one of {sorted(e[1:] for e in IMAGE_EXTS)}, got {image_format!r}")
     source = VideoFile(video_path)
     if fps is not None and source.fps is None:
-        raise DataError(f"video '{video_path}' reports no frame rate, so it cannot be resampled: pass fps=None")
+        raise DataError("video reports no frame rate, so it cannot be resampled", video_path,
+                        "extract every frame (leave out --fps)")
     keep = subsample_indices(source.num_frames, source.fps, fps)
     existing = [p for p in list_frames(output_dir) if p.name.startswith("frame_")] if output_dir.is_dir() else []
     if existing and not overwrite:
-        raise DataError(f"'{output_dir}' already holds {len(existing)} frame images: empty it, choose another "
-                        "folder or pass overwrite=True")
+        raise StorageError(f"folder already holds {len(existing)} frame images", output_dir,
+                           "choose another folder, or pass --overwrite (overwrite=True) to replace them")
     track = None
     if face_crop:  # before touching output_dir, so a video without faces leaves it as it was
         from lab.data.faces import make_detector  # only face cropping needs a detector

@@ -12,7 +12,8 @@ def video_score(window_probs, strategy: str, threshold: float, confident_fractio
     mean:      the average window probability.
     vote:      the fraction of windows at or above `threshold` (a video is fake when most windows say so).
     confident: the average of the `confident_fraction` windows furthest from the threshold, so a few
-               clearly manipulated windows are not drowned by many uncertain ones.
+               clearly manipulated windows are not drowned by many uncertain ones. Windows tied at the cut
+               are all kept, so the score never depends on the order of the windows.
     """
     p = np.asarray(window_probs, dtype=float)
     if p.size == 0:
@@ -23,8 +24,9 @@ def video_score(window_probs, strategy: str, threshold: float, confident_fractio
         return float((p >= threshold).mean())
     if strategy == "confident":
         k = max(1, int(round(confident_fraction * p.size)))
-        strongest = np.argsort(-np.abs(p - threshold), kind="stable")[:k]
-        return float(p[strongest].mean())
+        distance = np.abs(p - threshold)
+        cut = np.sort(distance)[::-1][k - 1]
+        return float(np.sort(p[distance >= cut]).mean())  # sorted: the same sum whatever the window order
     raise ValueError(f"unknown aggregation {strategy!r}; choose one of {', '.join(STRATEGIES)}")
 
 

@@ -66,7 +66,7 @@ def binary_metrics(labels, scores, threshold: float = 0.5) -> dict[str, float]:
     """accuracy, precision, recall, f1, roc_auc, pr_auc, eer, ece and confusion counts at `threshold`."""
     y, s = _arrays(labels, scores)
     if len(y) == 0:
-        raise DataError("no samples to evaluate: the split is empty")
+        raise DataError("no samples to evaluate", "labels/scores", "score a split that holds at least one window")
     pred = (s >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
     out = {

@@ -1,4 +1,7 @@
-"""Write an evaluation to `reports/<run>/`: metrics.json, per_item.csv, figures and report.md."""
+"""Write an evaluation to `reports/<run>/<split>/`: metrics.json, per_item.csv, figures and report.md.
+
+Reports are keyed by the run and the evaluated split, and a folder holding another checkpoint's or split's
+report is refused unless `overwrite` (`lab.data.outputs.claim_report_folder`)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +12,10 @@ import matplotlib.pyplot as plt
 import yaml
 
 from lab.config import Config, to_dict
+from lab.data.outputs import claim_report_folder
 from lab.evaluation.evaluate import Evaluation
 from lab.evaluation.metrics import both_classes
+from lab.runtime.checkpoint import atomic_write
 from lab.evaluation.viz import plot_confusion, plot_pr, plot_reliability, plot_roc
 
 REPORT_FILES = ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md")
@@ -29,15 +34,29 @@ def _fmt(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
+def split_name(data_dir: str | Path, cfg: Config) -> str:
+    """`test` / `val` / `train` when `data_dir` is one of the config's splits, else `<parent>-<folder>`
+    (`/data/other_set/test` -> `other_set-test`), so evaluating another dataset never lands on this one's report."""
+    folder = Path(data_dir).resolve()
+    for name in ("test", "val", "train"):
+        if Path(getattr(cfg.data, f"{name}_dir")).resolve() == folder:
+            return name
+    return f"{folder.parent.name}-{folder.name}" if folder.parent.name else folder.name
+
+
+def default_report_dir(run_name: str, data_dir: str | Path, cfg: Config, root: str | Path = "reports") -> Path:
+    """`reports/<run>/<split>`: one folder per run and evaluated split."""
+    return Path(root) / run_name / split_name(data_dir, cfg)
+
+
 def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint: str | Path,
-                 title: str = "Evaluation") -> Path:
-    """Write every report file into `out_dir`; returns the path of report.md."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+                 title: str = "Evaluation", overwrite: bool = False) -> Path:
+    """Write every report file into `out_dir`; returns the path of report.md. A folder holding the report of
+    another checkpoint or split is refused unless `overwrite`."""
+    out = claim_report_folder(out_dir, checkpoint=checkpoint, data_dir=ev.metrics["data_dir"], overwrite=overwrite)
     meta = {"checkpoint": str(checkpoint), **ev.metrics}
-    (out / "metrics.json").write_text(json.dumps(_clean(meta), indent=2))
-    ev.videos.to_csv(out / "per_item.csv", index=False)
-    ev.windows.to_csv(out / "per_window.csv", index=False)
+    _write_text(out / "per_item.csv", ev.videos.to_csv(index=False))
+    _write_text(out / "per_window.csv", ev.windows.to_csv(index=False))
 
     y, s = ev.videos["label"].to_numpy(), ev.videos["score"].to_numpy()
     figures = {"confusion_matrix.png": plot_confusion(y, ev.videos["pred"], out / "confusion_matrix.png",
@@ -68,6 +87,10 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
         "", "## Files", "", "- `per_item.csv`: every video with its true label, score, prediction and window scores",
         "- `per_window.csv`: every window with its start frame, P(fake) and per-timestep timeline", "",
         "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
+    path = _write_text(out / "report.md", "\n".join(lines))
+    _write_text(out / "metrics.json", json.dumps(_clean(meta), indent=2))  # last: it marks a finished report
     return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

@@ -79,7 +79,7 @@ def read_scalars(log_path: str | Path) -> pd.DataFrame:
 
     log_path = Path(log_path)
     if not log_path.exists() or not any(log_path.glob("events.out.tfevents.*")):
-        raise DataError(f"no TensorBoard events in '{log_path}': pass a run folder such as logs/<run>")
+        raise DataError("no TensorBoard events", log_path, "pass a run folder such as logs/<run>")
     acc = EventAccumulator(str(log_path), size_guidance={"scalars": 0})
     acc.Reload()
     rows = [(tag, e.step, e.wall_time, e.value) for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]

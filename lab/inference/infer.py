@@ -80,7 +80,7 @@ def plan_prediction(num_frames: int, seq: SequenceConfig) -> tuple[list[int], li
     return starts, extra
 
 
-def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: int, num_frames: int):
+def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: int, num_frames: int, source: Path):
     """Yield (start, clip (T, C, H, W)) for each start in `wanted`, from one pass over `frames` with a ring
     buffer of one window; an item shorter than `length` yields one clip padded with its last frame."""
     buffer: deque = deque(maxlen=length)
@@ -90,7 +90,7 @@ def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: in
         if n >= length and n - length in wanted:
             yield n - length, torch.stack(list(buffer))
     if n != num_frames:
-        raise DataError(f"{n} frames decoded where {num_frames} were counted: re-encode the video")
+        raise DataError(f"{n} frames decoded where {num_frames} were counted", source, "re-encode the video")
     if n < length:
         yield 0, torch.stack(list(buffer) + [buffer[-1]] * (length - n))
 
@@ -100,14 +100,14 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     """Score a video file or a folder of frames with `model` (built from `cfg`)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"'{path}' not found: pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
+        raise DataError("not found", path, f"pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
     device = torch.device(device)
     seq, inf = cfg.sequence, cfg.inference
     source = open_item(path)
     num_frames = source.num_frames
     if num_frames < seq.length and seq.short_items != "pad":
-        raise DataError(f"'{path}' has {num_frames} frames, fewer than sequence.length={seq.length} "
-                        f"(sequence.short_items={seq.short_items}); use a shorter sequence.length or short_items=pad")
+        raise DataError(f"{num_frames} frames is shorter than one window of {seq.length}, and sequence.short_items is "
+                        f"{seq.short_items}", path, "use a shorter sequence.length or --set sequence.short_items=pad")
     starts, coverage = plan_prediction(num_frames, seq)
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     model.eval()
@@ -128,7 +128,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     # Each frame is transformed once on arrival (the eval transform is deterministic), then shared by
     # every window that covers it.
     frames = (transform(frame[None])[0] for frame in source.iter_frames())
-    for start, clip in _stream_windows(frames, set(starts) | set(coverage), seq.length, num_frames):
+    for start, clip in _stream_windows(frames, set(starts) | set(coverage), seq.length, num_frames, path):
         batch.append((start, clip))
         if len(batch) == inf.batch_size:
             flush()
@@ -155,12 +155,12 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
 def inference_video(video_path: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:
     """The seed's name: score a video file (frames decoded with OpenCV, sliding windows, ensemble)."""
     if Path(video_path).exists() and (not is_video(video_path) or not Path(video_path).is_file()):
-        raise DataError(f"'{video_path}' is not a video file ({', '.join(sorted(VIDEO_EXTS))})")
+        raise DataError("not a video file", video_path, f"pass a {', '.join(sorted(VIDEO_EXTS))} file, or --frames for a folder")
     return predict(video_path, model, config, **kwargs)
 
 
 def inference_frames(frame_dir: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:
     """The seed's name: score a folder of already-extracted frames."""
     if not Path(frame_dir).is_dir():
-        raise DataError(f"'{frame_dir}' is not a folder of frames ({', '.join(sorted(IMAGE_EXTS))})")
+        raise DataError("not a folder of frames", frame_dir, f"pass a folder of {', '.join(sorted(IMAGE_EXTS))} files, or --video for a file")
     return predict(frame_dir, model, config, **kwargs)

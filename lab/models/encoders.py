@@ -56,8 +56,8 @@ class InputStreams(nn.Module):
         super().__init__()
         unknown = [n for n in names if n not in STREAMS]
         if unknown or not names or names[0] != "rgb":
-            raise ConfigError(f"config key 'model.input_streams' = {list(names)}: start with rgb, then any of "
-                              f"{', '.join(STREAMS)}")
+            raise ConfigError(f"{list(names)} is not a stream list", "model.input_streams",
+                              f"start with rgb, then any of {', '.join(STREAMS)}")
         self.streams = nn.ModuleList(STREAMS[n]() for n in names)
         self.out_channels = sum(s.out_channels for s in self.streams)
 
@@ -138,9 +138,9 @@ def _load(net: nn.Module, weights: WeightsEnum, pretrained: bool) -> nn.Module:
     except (urllib.error.URLError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"model.pretrained=true needs the weight file '{file_name}' and it could not be loaded or downloaded "
-            f"({reason}): place it at '{folder / file_name}' (from {weights.url}) or set model.pretrained=false"
-        ) from None
+            f"model.pretrained=true needs the ImageNet weight file {file_name}, which could not be loaded or "
+            f"downloaded, {reason}", folder / file_name,
+            f"place the file there (from {weights.url}) or set model.pretrained=false") from None
     net.load_state_dict(state)
     return net
 
@@ -163,8 +163,8 @@ class FrameEncoder(nn.Module):
         super().__init__()
         kept = [(name, module) for name, module, stride in stages if stride <= output_stride]
         if stages[len(kept) - 1][2] != output_stride:
-            raise ConfigError(f"config key 'model.output_stride' = {output_stride}: this backbone offers "
-                              f"{sorted({s for *_, s in stages})}")
+            raise ConfigError(f"output stride {output_stride} is not offered by this backbone", "model.output_stride",
+                              f"use one of {sorted({s for *_, s in stages})}")
         self.body = nn.Sequential(OrderedDict(kept))
         self.stride, self.frozen = output_stride, freeze
         self.out_channels = [m.out_channels for m in self.body.modules() if isinstance(m, nn.Conv2d)][-1]
@@ -193,5 +193,5 @@ def build_encoder(backbone: str, pretrained: bool = False, freeze: bool = False,
                   in_channels: int = 3) -> FrameEncoder:
     """The named torchvision backbone as a `FrameEncoder` (see `BACKBONES` for the names)."""
     if backbone not in BACKBONES:
-        raise ConfigError(f"config key 'model.backbone' = {backbone!r}: allowed are {', '.join(BACKBONES)}")
+        raise ConfigError(f"unknown backbone {backbone!r}", "model.backbone", f"use one of {', '.join(BACKBONES)}")
     return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze, pretrained)

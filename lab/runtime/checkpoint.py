@@ -1,14 +1,17 @@
 """Self-describing checkpoints: weights + full config + epoch + metrics + threshold + class names.
 
-Written atomically (temp file in the same folder, fsync, rename) so a crash never leaves a torn file,
-and read with `torch.load(weights_only=True)`: only tensors and plain containers, never pickled code.
+Written atomically (temp file in the same folder, fsync, rename, fsync of the folder) so a crash, a kill or a
+full disk during a save never leaves a torn file: the previous file stays whole. Read with
+`torch.load(weights_only=True)`: only tensors and plain containers, never pickled code.
 Loading a checkpoint rebuilds its model with no other input (`load_model`).
 """
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
+import re
 import shutil
 import tempfile
 import zipfile
@@ -21,7 +24,7 @@ from torch import nn
 
 from lab._version import __version__
 from lab.config import Config, from_dict
-from lab.errors import CheckpointError, LabError
+from lab.errors import CheckpointError, LabError, StorageError
 
 FORMAT = "convlstm-lab/1"
 CLASS_NAMES = ("real", "fake")
@@ -38,41 +41,99 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
+_DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                errno.EFBIG: "file too large for this file system"}
+TEMP_GLOB = ".*.tmp"  # what atomic writes leave behind when a process is killed mid-write
+
+
+def _write_failed(exc: OSError, path: Path) -> LabError | OSError:
+    """The one-line error for a failed atomic write: the previous file is untouched, say so."""
+    what = _DISK_ERRORS.get(exc.errno) or exc.strerror or type(exc).__name__
+    kept = "the previous file is intact" if path.exists() else "nothing was written"
+    return StorageError(f"{what} while writing, {kept}", path,
+                        "free space or choose another folder; a training run continues with --resume <run>/last.pth")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (a power cut after os.replace could otherwise lose it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    """Call `write(binary_file)` on a temp file beside `path`, fsync, then rename it over `path`.
+    `path` is always either the old file or the whole new one; on any failure the temp file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint should be as readable as any file
+    fh = None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with os.fdopen(fd, "wb") as raw:
+            fh = _Recording(raw)
+            write(fh)
+            raw.flush()
+            os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        # torch.save turns a failed write into RuntimeError("unexpected pos ..."): the recorded OSError says why.
+        os_error = exc if isinstance(exc, OSError) else getattr(fh, "error", None)
+        if os_error is not None and os_error.errno in _DISK_ERRORS:
+            raise _write_failed(os_error, path) from exc
         raise
+    _fsync_folder(path.parent)
     return path
+
+
+class _Recording:
+    """A binary file that remembers the OSError of a failed write (torch's zip writer hides it)."""
+
+    def __init__(self, raw):
+        self.raw, self.error = raw, None
+
+    def write(self, data) -> int:
+        try:
+            return self.raw.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def atomic_copy(src: str | Path, dst: str | Path) -> Path:
     """Copy a file so that `dst` is either the old file or the whole new one, never a torn copy."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dst
+    def copy(fh) -> None:
+        with open(src, "rb") as source:
+            shutil.copyfileobj(source, fh, 1 << 20)
+
+    out = atomic_write(dst, copy)
+    shutil.copymode(src, out)
+    return out
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete temp files that a killed atomic write left in `folder` (never the finished files)."""
+    stale = [p for p in Path(folder).glob(TEMP_GLOB) if p.is_file()] if Path(folder).is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def rng_state() -> dict[str, Any]:
@@ -83,19 +144,25 @@ def rng_state() -> dict[str, Any]:
         "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
         "python": random.getstate(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():  # one state per visible device, keyed by its index
+        state["cuda_by_device"] = {str(i): torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())}
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> list[int]:
+    """Restore every RNG `rng_state` saved. CUDA states go to the devices that exist here, one by one; returns
+    the saved device indices that have no device here now (a run resumed on fewer GPUs)."""
     torch.set_rng_state(state["torch"])
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("cuda_by_device") or {str(i): s for i, s in enumerate(state.get("cuda") or ())}  # old: a list
+    present = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for index, cuda_state in saved.items():
+        if int(index) < present:
+            torch.cuda.set_rng_state(cuda_state, int(index))
+    return sorted(int(i) for i in saved if int(i) >= present)
 
 
 def save_checkpoint(
@@ -136,29 +203,60 @@ def save_checkpoint(
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dict, loaded with weights_only=True; clear errors for missing/corrupt files."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError("checkpoint path is a folder", path, "pass a .pth file, e.g. checkpoints/<run>/best.pth")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' not found: train one first (make demo or train.py) "
-                              "or pass --checkpoint PATH")
+        raise CheckpointError("checkpoint not found", path,
+                              "train one first (make demo or train.py) or pass --checkpoint PATH")
+    if path.stat().st_size == 0:
+        raise CheckpointError("checkpoint is an empty file", path, "re-train, or resume from another checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+    except pickle.UnpicklingError as exc:
+        code = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if code is None:  # not a refusal of code: a torn or foreign file
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = next((line for line in lines if line.startswith(("Unsupported", "invalid"))), lines[0][:80])
+            raise CheckpointError(f"checkpoint is truncated or corrupt, {reason}", path,
+                                  "re-train, or resume from another checkpoint (last.pth or best.pth)") from None
+        raise CheckpointError(f"checkpoint refused: it refers to Python code ({code.group(1)}), which could run "
+                              "when loaded, so weights_only loading stopped before running anything", path,
+                              "use a checkpoint written by convlstm-lab, or re-save the weights as a plain "
+                              "state dict from code you trust") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt ({reason[:160]}): "
-                              "re-train or pass another file") from None
+        raise CheckpointError(f"checkpoint is truncated or corrupt, {reason[:120].rstrip('.')}", path,
+                              "re-train, or resume from another checkpoint (last.pth or best.pth)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint '{path}' is not a convlstm-lab checkpoint (format "
-                              f"{ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r})")
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"not a convlstm-lab checkpoint, format {found!r}", path,
+                              "pass a checkpoint written by convlstm-lab training or save_checkpoint")
     return ckpt
 
 
 def checkpoint_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> Config:
     if ckpt.get("config") is None:
-        raise CheckpointError(f"checkpoint '{path}' holds no config, so its model cannot be rebuilt: "
+        raise CheckpointError("checkpoint holds no config, so its model cannot be rebuilt", path,
                               "save it with save_checkpoint(..., config=cfg)")
     try:
         return from_dict(ckpt["config"])
     except LabError as exc:
-        raise CheckpointError(f"checkpoint '{path}' holds a config this version cannot read: {exc}") from None
+        raise CheckpointError(f"checkpoint holds a config this version cannot read, {exc}", path,
+                              "load it with the convlstm-lab version that wrote it") from None
+
+
+def state_dict_difference(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> str:
+    """What differs between a model's state dict and a checkpoint's: missing, unexpected and reshaped keys."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    reshaped = [f"{k} {list(found[k].shape)} in the file, {list(v.shape)} here" for k, v in expected.items()
+                if k in found and hasattr(found[k], "shape") and tuple(found[k].shape) != tuple(v.shape)]
+    parts = []
+    for label, keys in (("missing from the file", missing), ("not in this model", unexpected),
+                        ("of another shape", reshaped)):
+        if keys:
+            parts.append(f"{len(keys)} key(s) {label}, e.g. {'; '.join(keys[:2])}")
+    return ", ".join(parts) or "no key differs"
 
 
 def load_checkpoint(
@@ -168,11 +266,14 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Load weights (and optimizer state) into existing objects; returns the whole checkpoint dict."""
     ckpt = read_checkpoint(path)
+    net = unwrap(model)
     try:
-        unwrap(model).load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint '{path}' does not fit this model: "
-                              f"{str(exc).splitlines()[0][:200]}") from None
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError:
+        raise CheckpointError(f"checkpoint was built for another architecture, "
+                              f"{state_dict_difference(net.state_dict(), ckpt['model'])}", path,
+                              "load it with its own config (drop --set model.* overrides) or pass a matching "
+                              "checkpoint") from None
     if optimizer is not None and ckpt.get("optimizer") is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     return ckpt

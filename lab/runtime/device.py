@@ -22,13 +22,14 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"config key 'device' = {name!r}: allowed are cpu, cuda, cuda:N, mps, auto") from None
+        raise ConfigError(f"unknown device {name!r}", "device", "use cpu, cuda, cuda:N, mps or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         print(f"notice: device '{name}' requested but CUDA is not available; running on cpu "
               "(set device=cpu or device=auto to silence this)", file=sys.stderr)
         return torch.device("cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"config key 'device' = {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+        raise ConfigError(f"{name!r} does not exist, this machine has {torch.cuda.device_count()} CUDA device(s)",
+                          "device", "pick an index below that, or use cuda or auto")
     if device.type == "mps" and not torch.backends.mps.is_available():
         print(f"notice: device '{name}' requested but MPS is not available; running on cpu", file=sys.stderr)
         return torch.device("cpu")

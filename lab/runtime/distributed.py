@@ -70,6 +70,25 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank when `flag` is True on at least one (a collective decision, e.g. skip this step)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP syncs them at the start of each
+    training forward, so after the last step each rank holds its own; validation and the saved checkpoint
+    must use one set."""
+    if not info.enabled:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 class DistributedWeightedSampler(Sampler[int]):
     """Class-balanced sampling split across ranks: every rank draws the same weighted sequence
     (seeded by seed+epoch) and keeps its own stride of it, so ranks see disjoint samples."""

@@ -3,34 +3,42 @@
 One plain loop, readable top to bottom. It selects the model on validation ROC-AUC only, picks the
 decision threshold on validation, writes `best.pth` / `last.pth` (self-describing, atomic) and returns
 the history as a table. Under torchrun it trains with DistributedDataParallel (rank 0 logs and saves).
+A run killed at any point resumes exactly from its last checkpoint (`lab.training.state`), mid-epoch ones
+included; a NaN/Inf loss stops it or is skipped (`lab.training.faults`).
 """
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Subset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from lab.runtime.checkpoint import atomic_copy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from lab.config import Config, SchedulerConfig, flatten, to_dict
+from lab.runtime.checkpoint import atomic_copy, atomic_write, remove_stale_temps, rng_state, save_checkpoint
+from lab.config import Config, flatten, to_dict
 from lab.data.dataset import build_dataset, make_weighted_sampler
+from lab.data.outputs import claim_run_folders
+from lab.data.sampling import EpochSampler, SeededSamples, step_seed
 from lab.runtime.device import Precision, prepare_model, resolve_device
-from lab.runtime.distributed import DistInfo, DistributedWeightedSampler, broadcast_flag, init_distributed, shutdown
-from lab.errors import CheckpointError, DataError
+from lab.runtime.distributed import (DistInfo, DistributedWeightedSampler, broadcast_buffers, broadcast_flag,
+                                     init_distributed, shutdown)
+from lab.errors import DataError
 from lab.evaluation.evaluate import score_loader
 from lab.evaluation.metrics import binary_metrics, both_classes, choose_threshold
 from lab.models.classifier import build_model
 from lab.models.summary import summarize
+from lab.training.faults import NonFiniteGuard, deterministic_failure
+from lab.training.schedule import build_scheduler  # noqa: F401  (also importable from here, as before)
+from lab.training.state import CheckpointClock, Progress, RunState, restore_run, stale_state_note
 
 
 @dataclass(frozen=True)
@@ -45,28 +53,16 @@ class TrainResult:
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed every RNG; `deterministic` also makes CUDA deterministic: cuDNN picks deterministic kernels,
+    cuBLAS gets a fixed workspace, and an op without a deterministic version is an error, not a warning."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-
-
-def build_scheduler(optimizer, cfg: SchedulerConfig, epochs: int, steps_per_epoch: int, lr: float):
-    """Per-step LR schedule: linear warm-up epochs, then cosine decay / OneCycle / constant."""
-    total = max(epochs * steps_per_epoch, 1)
-    warm = min(cfg.warmup_epochs * steps_per_epoch, total - 1)
-    sched = torch.optim.lr_scheduler
-    if cfg.type == "onecycle":
-        return sched.OneCycleLR(optimizer, max_lr=lr, total_steps=total,
-                                pct_start=warm / total if warm > 0 else 0.3)
-    main = (sched.CosineAnnealingLR(optimizer, T_max=max(total - warm, 1)) if cfg.type == "cosine"
-            else sched.LambdaLR(optimizer, lambda _: 1.0))
-    if warm <= 0:
-        return main
-    warmup = sched.LinearLR(optimizer, start_factor=1.0 / (warm + 1), total_iters=warm)
-    return sched.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
 
 def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module,
@@ -87,8 +83,9 @@ def _loaders(cfg: Config, info: DistInfo, device: torch.device):
     train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True)
     val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
     if not both_classes(train_ds.labels) or not both_classes(val_ds.labels):
-        raise DataError(f"training needs real and fake items in both '{cfg.data.train_dir}' and "
-                        f"'{cfg.data.val_dir}' (data.train_dir / data.val_dir)")
+        raise DataError("training needs real and fake items in both the training and the validation split",
+                        f"{cfg.data.train_dir}, {cfg.data.val_dir}",
+                        "put items under real/ and fake/ of both, or point data.train_dir / data.val_dir elsewhere")
     n = len(train_ds)
     if cfg.training.balanced_sampling and info.enabled:
         labels = np.asarray(train_ds.labels)
@@ -101,38 +98,67 @@ def _loaders(cfg: Config, info: DistInfo, device: torch.device):
     common = dict(batch_size=cfg.training.batch_size, num_workers=cfg.data.num_workers,
                   pin_memory=device.type == "cuda", persistent_workers=cfg.data.num_workers > 0)
     if len(val_ds) < info.world_size:
-        raise DataError(f"'{cfg.data.val_dir}' has {len(val_ds)} validation windows, fewer than the "
-                        f"{info.world_size} training processes")
-    per_rank = len(sampler) if sampler is not None else n
-    train_loader = DataLoader(train_ds, sampler=sampler, shuffle=sampler is None,
-                              drop_last=per_rank > cfg.training.batch_size, **common)
+        raise DataError(f"{len(val_ds)} validation windows is fewer than the {info.world_size} training processes",
+                        cfg.data.val_dir, "add validation items or start fewer processes")
+    sampler = EpochSampler(sampler if sampler is not None else RandomSampler(train_ds), cfg.seed, info.rank,
+                           info.world_size if info.enabled else 1)
+    train_loader = DataLoader(SeededSamples(train_ds), sampler=sampler,
+                              drop_last=len(sampler) > cfg.training.batch_size, **common)
     # Validation: rank r scores windows r, r+W, ...; gathering in rank order and re-sorting restores order.
     val_part = Subset(val_ds, range(info.rank, len(val_ds), info.world_size)) if info.enabled else val_ds
     val_loader = DataLoader(val_part, shuffle=False, **common)
     return train_loader, val_loader, val_ds
 
 
-def _restore(path, model, optimizer, scaler) -> tuple[list[dict], dict, int]:
-    """Load a last.pth/best.pth written by `fit` into the objects; returns (history, best, next epoch)."""
-    ckpt = load_checkpoint(path, model, optimizer)
-    missing = [k for k in ("optimizer", "history", "best", "rng") if ckpt.get(k) is None]
-    if missing:
-        raise CheckpointError(f"checkpoint '{path}' has no training state ({', '.join(missing)} missing): "
-                              "--resume needs a last.pth/best.pth written by training; start a new run instead")
-    if scaler is not None and ckpt.get("scaler"):
-        scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
-    return list(ckpt["history"]), dict(ckpt["best"]), int(ckpt["epoch"]) + 1
+def _state(scheduler, scaler, state: RunState, progress: Progress, run_name: str) -> dict:
+    """What every checkpoint of `fit` carries to resume from it, besides weights and config."""
+    return dict(scheduler=scheduler.state_dict(), scaler=scaler.state_dict() if scaler else None,
+                history=state.history, best=state.best, rng=rng_state(), run_name=run_name,
+                progress=progress.to_dict())
 
 
-def _reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
-    """Make each epoch's sampling a function of (seed, epoch) so --resume replays it exactly."""
-    sampler = loader.sampler
-    if isinstance(sampler, WeightedRandomSampler):
-        sampler.generator = torch.Generator().manual_seed(seed + epoch)
-    elif hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
-    loader.generator = torch.Generator().manual_seed(seed + 7919 * epoch)
+def _backward_and_step(loss, optimizer, scheduler, scaler, params, grad_clip: float, finite) -> bool:
+    """Backward, clipping, optimizer step and LR-schedule step. `finite(value, what)` vets the loss and the
+    gradient norm (NonFiniteGuard.ok: it raises, or returns False to skip the step). Returns False for a
+    skipped step; the schedule advances only when the optimizer stepped (fp16 overflow skips it too)."""
+    if not finite(loss, "loss"):
+        return False
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    norm = nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)  # inf: measure only
+    if scaler is None and not finite(norm, "gradient norm"):  # under fp16 the scaler handles overflow
+        optimizer.zero_grad(set_to_none=True)
+        return False
+    if scaler is not None:
+        scale = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        stepped = scaler.get_scale() >= scale  # a lowered scale means fp16 overflow: step skipped
+    else:
+        optimizer.step()
+        stepped = True
+    if stepped:
+        scheduler.step()
+    return True
+
+
+def _save_mid_epoch(cfg, model, optimizer, scheduler, scaler, state: RunState, progress: Progress, path: Path,
+                    run_name: str, info: DistInfo) -> None:
+    """last.pth at a batch boundary inside an epoch. All ranks call it: the epoch's sums are summed first."""
+    sums = progress.sums.clone()
+    if info.enabled:
+        torch.distributed.all_reduce(sums)
+        if not info.is_main:
+            return
+    last_row = {k: v for k, v in (state.history[-1] if state.history else {}).items() if k != "epoch"}
+    save_checkpoint(model, optimizer, progress.epoch - 1, path, config=cfg, metrics=last_row,
+                    threshold=state.best["threshold"],
+                    **_state(scheduler, scaler, state, replace(progress, sums=sums), run_name))
+
+
 
 
 def fit(
@@ -144,8 +170,12 @@ def fit(
     resume: str | Path | None = None,
     publish_best: str | Path | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> TrainResult:
-    """Train `cfg`'s model on data.train_dir, select on data.val_dir. Returns the epoch history."""
+    """Train `cfg`'s model on data.train_dir, select on data.val_dir. Returns the epoch history.
+
+    A new run refuses a run folder that already holds a run unless `overwrite` (which clears it first);
+    `resume` continues the run of that checkpoint, mid-epoch if it was saved there."""
     device = resolve_device(cfg.device)
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":
@@ -154,8 +184,12 @@ def fit(
     tcfg = cfg.training
     run_ckpt_dir, run_log_dir = Path(checkpoint_dir) / run_name, Path(log_dir) / run_name
     best_path, last_path = run_ckpt_dir / "best.pth", run_ckpt_dir / "last.pth"
+    if info.is_main:  # before any data is read: an unwritable folder or an occupied run fails now
+        claim_run_folders(run_ckpt_dir, run_log_dir, resume=resume, overwrite=overwrite)
+        stale_state_note(run_ckpt_dir, remove_stale_temps(run_ckpt_dir))
 
     train_loader, val_loader, val_ds = _loaders(cfg, info, device)
+    steps_per_epoch = len(train_loader)
     model = build_model(cfg.model)
     if info.is_main:
         shape = (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
@@ -166,96 +200,97 @@ def fit(
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
-    scheduler = build_scheduler(optimizer, tcfg.scheduler, tcfg.epochs, len(train_loader), tcfg.learning_rate)
+    scheduler = build_scheduler(optimizer, tcfg.scheduler, tcfg.epochs, steps_per_epoch, tcfg.learning_rate)
     precision = Precision.choose(device, tcfg.amp)
     scaler = torch.amp.GradScaler("cuda") if precision.needs_scaler else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
 
-    history: list[dict] = []
-    best = {"auc": -math.inf, "epoch": 0, "bad_epochs": 0, "metrics": {}, "threshold": 0.5}
-    start_epoch = 1
+    state = RunState(progress=Progress(steps_per_epoch=steps_per_epoch))
     if resume is not None:
-        history, best, start_epoch = _restore(resume, model, optimizer, scaler)
-        # The schedule is rebuilt for the (possibly changed) epoch count and fast-forwarded, not loaded:
+        # The schedule is rebuilt for the (possibly changed) epoch count and put at the saved step, not loaded:
         # a saved scheduler would keep the old run's length and overshoot or fail when --epochs changes.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
-            for _ in range((start_epoch - 1) * len(train_loader)):
-                scheduler.step()
-        if info.rank:  # checkpoints hold rank 0's RNG; give other ranks their own streams again
-            set_seed(cfg.seed + info.rank + 1009 * start_epoch, tcfg.deterministic)
+        state = restore_run(resume, model, optimizer, scheduler, scaler, steps_per_epoch)
+        if state.progress.batch and info.is_main:
+            tqdm.write(f"resuming epoch {state.progress.epoch} at step {state.progress.batch + 1} of {steps_per_epoch}")
+    at = state.progress
+    clock = CheckpointClock(tcfg.checkpoint_every_steps, tcfg.checkpoint_every_minutes)
+    guard = NonFiniteGuard(tcfg.nonfinite_loss, info, device, last_path, steps_per_epoch)
 
     # purge_step hides events a previous run left at the steps this run writes again (re-runs, resumes).
-    writer = SummaryWriter(str(run_log_dir), purge_step=start_epoch) if info.is_main else None
+    writer = SummaryWriter(str(run_log_dir), purge_step=at.epoch) if info.is_main else None
     try:
-        for epoch in range(start_epoch, tcfg.epochs + 1):
+        for epoch in range(at.epoch, tcfg.epochs + 1):
             t0 = time.perf_counter()
-            _reseed_epoch(train_loader, cfg.seed, epoch)
+            resumed = at.epoch == epoch and at.batch > 0
+            train_loader.sampler.set_epoch(epoch, start=at.batch * tcfg.batch_size if resumed else 0)
             model.train()
             sums = torch.zeros(3, device=device)  # loss*n, correct, n
+            if resumed and info.is_main:  # rank 0 carries the saved sums of all ranks
+                sums += at.sums.to(device)
+            at = at if resumed else Progress(epoch, 0, at.steps, at.schedule_step, steps_per_epoch)
             bar = tqdm(train_loader, desc=f"epoch {epoch}/{tcfg.epochs}", leave=False,
-                       disable=not (progress and info.is_main))
+                       disable=not (progress and info.is_main), initial=at.batch, total=steps_per_epoch)
             for clips, labels in bar:
+                torch.manual_seed(step_seed(cfg.seed, info.rank, at.steps))  # dropout etc.: a function of the step
                 clips = clips.to(device, non_blocking=True)
                 labels = labels.to(device, non_blocking=True)
                 with precision.autocast():
                     logits, loss = training_loss(model, clips, labels, loss_fn, tcfg.step_loss_weight,
                                                  cfg.sequence.first_scored_step)
                 optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if tcfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-                if scaler is not None:
-                    scale = scaler.get_scale()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    stepped = scaler.get_scale() >= scale  # a lowered scale means fp16 overflow: step skipped
-                else:
-                    optimizer.step()
-                    stepped = True
-                if stepped:
-                    scheduler.step()
-                n = labels.numel()
-                sums += torch.stack([loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
-                                     torch.tensor(float(n), device=device)])
+                finite = _backward_and_step(loss, optimizer, scheduler, scaler, params, tcfg.grad_clip,
+                                            lambda value, what: guard.ok(value, epoch, at.batch + 1, what))
+                if finite:
+                    n = labels.numel()
+                    sums += torch.stack([loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
+                                         torch.tensor(float(n), device=device)])
+                at = Progress(epoch, at.batch + 1, at.steps + 1, scheduler.last_epoch, steps_per_epoch, sums,
+                              at.skipped + (not finite))
+                due = clock.due(at.steps) and at.batch < steps_per_epoch
+                if broadcast_flag(due, info, device) if clock.timed else due:
+                    guard.check_weights(params, epoch, at.batch)
+                    _save_mid_epoch(cfg, model, optimizer, scheduler, scaler, state, at, last_path, run_name, info)
+                    clock.reset()
+            guard.check_weights(params, epoch, at.batch)
             if info.enabled:
                 torch.distributed.all_reduce(sums)
+                broadcast_buffers(model, info)  # validate (and save) with rank 0's BatchNorm statistics everywhere
             train_loss, train_acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
 
             scored = score_loader(model, val_loader, device, precision, info=info, progress=False)
             val_metrics = binary_metrics(scored.labels, scored.probs, 0.5)
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                    "val_loss": scored.loss, "val_acc": val_metrics["accuracy"], "val_auc": val_metrics["roc_auc"],
-                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+                   "lr": optimizer.param_groups[0]["lr"], "skipped_steps": at.skipped,
+                   "seconds": time.perf_counter() - t0}
+            history, best = state.history, state.best
             history.append(row)
             # Every checkpoint carries the threshold chosen on validation for its own weights.
             threshold = choose_threshold(scored.labels, scored.probs)
             improved = row["val_auc"] > best["auc"] + tcfg.early_stopping.min_delta
             if improved:
-                best = {"auc": row["val_auc"], "epoch": epoch, "bad_epochs": 0, "threshold": threshold,
-                        "metrics": {f"val_{k}": v for k, v in binary_metrics(scored.labels, scored.probs,
-                                                                              threshold).items()}}
+                best = state.best = {"auc": row["val_auc"], "epoch": epoch, "bad_epochs": 0, "threshold": threshold,
+                                     "metrics": {f"val_{k}": v for k, v in binary_metrics(scored.labels, scored.probs,
+                                                                                          threshold).items()}}
             else:
                 best["bad_epochs"] += 1
             stop = best["bad_epochs"] >= tcfg.early_stopping.patience
+            at = at.next_epoch()
             if info.is_main:
                 for key, value in row.items():
                     if key != "epoch":
                         writer.add_scalar(key.replace("_", "/", 1), value, epoch)
-                extra = dict(scheduler=scheduler.state_dict(), scaler=scaler.state_dict() if scaler else None,
-                             history=history, best=best, rng=rng_state(), run_name=run_name)
+                extra = _state(scheduler, scaler, state, at, run_name)
                 if improved:
                     save_checkpoint(model, optimizer, epoch, best_path, config=cfg, metrics=best["metrics"],
                                     threshold=best["threshold"], **extra)
                 save_checkpoint(model, optimizer, epoch, last_path, config=cfg,
                                 metrics={k: v for k, v in row.items() if k != "epoch"}, threshold=threshold, **extra)
+                clock.reset()
                 tqdm.write(f"epoch {epoch:3d} | train loss {train_loss:.4f} acc {train_acc:.3f} | val loss "
                            f"{row['val_loss']:.4f} acc {row['val_acc']:.3f} auc {row['val_auc']:.4f} | "
-                           f"lr {row['lr']:.2e} | {row['seconds']:.1f}s" + (" *" if improved else ""))
+                           f"lr {row['lr']:.2e} | {row['seconds']:.1f}s" + (" *" if improved else "")
+                           + (f" | skipped {row['skipped_steps']} non-finite steps" if row["skipped_steps"] else ""))
             if broadcast_flag(stop, info, device):
                 if info.is_main:
                     tqdm.write(f"early stopping: val AUC has not improved by {tcfg.early_stopping.min_delta} "
@@ -263,16 +298,26 @@ def fit(
                                f"{best['epoch']})")
                 break
         if info.is_main:
-            writer.add_hparams(_hparams(cfg), {"hparam/best_val_auc": best["auc"], "hparam/best_epoch": best["epoch"]},
-                               run_name="hparams")
+            writer.add_hparams(_hparams(cfg), {"hparam/best_val_auc": state.best["auc"],
+                                               "hparam/best_epoch": state.best["epoch"]}, run_name="hparams")
             if publish_best is not None and best_path.is_file():
                 atomic_copy(best_path, publish_best)
-            pd.DataFrame(history).to_csv(run_ckpt_dir / "history.csv", index=False)
+            history_csv = pd.DataFrame(state.history).to_csv(index=False).encode()
+            atomic_write(run_ckpt_dir / "history.csv", lambda fh: fh.write(history_csv))
+            if guard.skipped_total:
+                tqdm.write(f"skipped {guard.skipped_total} step(s) with a non-finite loss or gradient "
+                           "(training.nonfinite_loss=skip)")
+    except RuntimeError as exc:
+        translated = deterministic_failure(exc)
+        if translated is None:
+            raise
+        raise translated from exc
     finally:
         if writer is not None:
             writer.close()
         shutdown(info)
-    return TrainResult(pd.DataFrame(history), best_path, last_path, best["epoch"], best["metrics"],
+    best = state.best
+    return TrainResult(pd.DataFrame(state.history), best_path, last_path, best["epoch"], best["metrics"],
                        best["threshold"], run_log_dir)
 
 

@@ -43,13 +43,12 @@ def enter_project(project_dir: str | Path | None = None) -> Path:
     if project_dir is None or str(project_dir) == "":
         root = find_project()
         if root is None:
-            raise NotebookError(f"no convlstm-lab project (a folder with {PROJECT_MARKER}) in '{Path.cwd()}' or its "
-                                "parents: pass the project root, e.g. papermill ... -p project_dir /path/to/project")
+            raise NotebookError(f"no convlstm-lab project, a folder with {PROJECT_MARKER}, here or above", Path.cwd(),
+                                "pass the project root, e.g. papermill ... -p project_dir /path/to/project")
     else:
         root = Path(project_dir).expanduser().resolve()
         if not (root / PROJECT_MARKER).is_file():
-            raise NotebookError(f"project_dir '{project_dir}' (= {root}) has no {PROJECT_MARKER}: pass the "
-                                "convlstm-lab project root")
+            raise NotebookError(f"project_dir has no {PROJECT_MARKER}", root, "pass the convlstm-lab project root")
     os.chdir(root)
     return root
 
@@ -62,7 +61,7 @@ def split_overrides(data_dir: str | Path) -> list[str]:
 def split_dir(cfg, split: str = "test", data_dir: str | Path | None = None) -> Path:
     """`data_dir/split` when `data_dir` is given, else the config's `data.<split>_dir` (where it was trained)."""
     if split not in ("train", "val", "test"):
-        raise NotebookError(f"split must be train, val or test, got {split!r}")
+        raise NotebookError(f"unknown split {split!r}", "split", "use train, val or test")
     return Path(data_dir) / split if data_dir else Path(getattr(cfg.data, f"{split}_dir"))
 
 
@@ -71,8 +70,8 @@ def find_checkpoint(checkpoint: str | Path | None = None, run_name: str = "noteb
     """`checkpoint` if given, else `checkpoint_dir/run_name/best.pth` (what 02_training writes); must exist."""
     path = Path(checkpoint) if checkpoint else Path(checkpoint_dir) / run_name / "best.pth"
     if not path.is_file():
-        raise NotebookError(f"checkpoint '{path}' not found: run notebooks/02_training.ipynb with run_name="
-                            f"'{run_name}' first, or pass -p checkpoint PATH")
+        raise NotebookError("checkpoint not found", path,
+                            f"run notebooks/02_training.ipynb with run_name='{run_name}' first, or pass -p checkpoint PATH")
     return path
 
 
@@ -95,12 +94,13 @@ def literal_parameters(source: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise NotebookError(f"parameters cell line {node.lineno}: only `name = literal` assignments are allowed")
+            raise NotebookError("only `name = literal` assignments are allowed", f"parameters cell line {node.lineno}",
+                                "move other code to a later cell")
         try:
             out[node.targets[0].id] = ast.literal_eval(node.value)
         except ValueError:
-            raise NotebookError(f"parameters cell line {node.lineno}: '{node.targets[0].id}' is not a literal "
-                                "(compute derived values in a later cell)") from None
+            raise NotebookError(f"'{node.targets[0].id}' is not a literal", f"parameters cell line {node.lineno}",
+                                "compute derived values in a later cell") from None
     return out
 
 
@@ -108,7 +108,8 @@ def parameters_cell(nb):
     """The one code cell tagged `parameters` (raises if there is not exactly one)."""
     tagged = [c for c in _code_cells(nb) if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
-        raise NotebookError(f"expected exactly one cell tagged '{PARAMETERS_TAG}', found {len(tagged)}")
+        raise NotebookError(f"expected exactly one cell tagged '{PARAMETERS_TAG}', found {len(tagged)}",
+                            nb.get("metadata", {}).get("path", "notebook"), "tag exactly one cell 'parameters'")
     return tagged[0]
 
 
@@ -188,7 +189,7 @@ def select_notebooks(available: Sequence[Path], only: Iterable[str] | None) -> l
     for key in only:
         matches = [p for p in available if p.name.startswith(str(key)) or p.stem == Path(str(key)).stem]
         if not matches:
-            raise NotebookError(f"no notebook matches '{key}'; available: {', '.join(p.name for p in available)}")
+            raise NotebookError("no notebook matches", key, f"choose from {', '.join(p.name for p in available)}")
         chosen += [p for p in matches if p not in chosen]
     return sorted(chosen)
 
@@ -199,7 +200,7 @@ def parse_param(text: str) -> tuple[str, Any]:
 
     key, sep, raw = text.partition("=")
     if not sep or not key.strip().isidentifier():
-        raise NotebookError(f"--param '{text}' must look like name=value (e.g. epochs=20)")
+        raise NotebookError("a parameter must look like name=value", f"--param {text}", "e.g. --param epochs=20")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -233,16 +234,17 @@ def run_notebooks(run_name: str = "notebooks", out_dir: str | Path | None = None
     root = Path(project_dir).resolve() if project_dir else find_project()
     if root is None or not (root / PROJECT_MARKER).is_file():
         where = project_dir or Path.cwd()
-        raise NotebookError(f"no convlstm-lab project (a folder with {PROJECT_MARKER}) at '{where}'")
+        raise NotebookError(f"no convlstm-lab project, a folder with {PROJECT_MARKER}", where,
+                            "run from the project root or pass project_dir")
     paths = select_notebooks(discover_notebooks(root), notebooks)
     if not paths:
-        raise NotebookError(f"no notebooks matching {NOTEBOOK_GLOB} in {root / 'notebooks'}")
+        raise NotebookError(f"no notebooks matching {NOTEBOOK_GLOB}", root / "notebooks", "restore the notebooks folder")
     declared = {path: notebook_parameters(path) for path in paths}
     given = {"run_name": run_name, **dict(parameters or {})}
     unknown = sorted(set(given) - {"run_name"} - set().union(*map(set, declared.values())))
     if unknown:
         names = sorted(set().union(*map(set, declared.values())))
-        raise NotebookError(f"unknown notebook parameter(s) {', '.join(unknown)}; "
+        raise NotebookError("unknown notebook parameter(s)", ", ".join(unknown),
                             f"the notebooks declare: {', '.join(names)}")
     out = Path(out_dir) if out_dir else root / "reports" / run_name / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
@@ -256,8 +258,8 @@ def run_notebooks(run_name: str = "notebooks", out_dir: str | Path | None = None
                                        progress_bar=progress)
         except papermill.PapermillExecutionError as exc:
             html = write_html(target)
-            raise NotebookError(f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue.strip()[:300]} "
-                                f"(executed copy: {target}, HTML: {html})") from None
+            raise NotebookError(f"{path.name} failed in cell {exc.exec_count} with {exc.ename}, "
+                                f"{exc.evalue.strip()[:300]}", target, f"read the executed copy or {html.name}") from None
         write_html(target)
         written.append(target)
     return written

@@ -113,7 +113,7 @@ class PredictionViewer:
         options = ([(str(name), Path(p)) for name, p in paths.items()] if isinstance(paths, Mapping)
                    else [(item_name(Path(p)), Path(p)) for p in paths])
         if not options:
-            raise DataError("PredictionViewer needs at least one video or frame folder")
+            raise DataError("nothing to show", "paths", "give PredictionViewer at least one video or frame folder")
         self.model, self.cfg, self.threshold = model.eval(), cfg, float(threshold)
         self.device = next(model.parameters()).device
         self._predictions: dict[Path, Prediction] = {}
@@ -157,7 +157,7 @@ class PredictionViewer:
         paths = [p for group in zip(*by_class) for p in group]  # real, fake, real, fake, ...
         paths += [p for group in by_class for p in group[min(map(len, by_class)):]]  # the larger class's rest
         if not paths:
-            raise DataError(f"'{root}' holds no videos or frame folders under real/ or fake/")
+            raise DataError("no videos or frame folders under real/ or fake/", root, "pass a dataset split folder")
         return cls(model, cfg, paths[:max_videos] if max_videos else paths, threshold, **kwargs)
 
     # ----------------------------------------------------------------------------------------- state
