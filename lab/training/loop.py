@@ -154,8 +154,9 @@ def _save_mid_epoch(cfg, model, optimizer, scheduler, scaler, state: RunState, p
         if not info.is_main:
             return
     last_row = {k: v for k, v in (state.history[-1] if state.history else {}).items() if k != "epoch"}
+    # Weights between two validations have no threshold of their own: keep the last validated epoch's.
     save_checkpoint(model, optimizer, progress.epoch - 1, path, config=cfg, metrics=last_row,
-                    threshold=state.best["threshold"],
+                    threshold=last_row.get("threshold", state.best["threshold"]),
                     **_state(scheduler, scaler, state, replace(progress, sums=sums), run_name))
 
 
@@ -264,9 +265,9 @@ def fit(
                    "lr": optimizer.param_groups[0]["lr"], "skipped_steps": at.skipped,
                    "seconds": time.perf_counter() - t0}
             history, best = state.history, state.best
-            history.append(row)
             # Every checkpoint carries the threshold chosen on validation for its own weights.
-            threshold = choose_threshold(scored.labels, scored.probs)
+            threshold = row["threshold"] = choose_threshold(scored.labels, scored.probs)
+            history.append(row)
             improved = row["val_auc"] > best["auc"] + tcfg.early_stopping.min_delta
             if improved:
                 best = state.best = {"auc": row["val_auc"], "epoch": epoch, "bad_epochs": 0, "threshold": threshold,
