@@ -232,3 +232,11 @@ def test_every_analysis_figure_draws_and_saves(synth_root, tmp_path):
     analysis_plots.plot_history(history, save_path=tmp_path / "sub" / "h.png")
     assert (tmp_path / "sub" / "h.png").is_file()
     plt.close("all")
+
+
+def test_frame_timeline_of_a_padded_short_item_stops_at_its_last_real_frame():
+    # a 5-frame item in one padded 8-step window; steps 0-2 lack context (NaN), steps 5-7 are padding
+    windows = pd.DataFrame({"item": ["v"], "start": [0], "num_frames": [5],
+                            "timeline": ["nan nan nan 0.4 0.6 0.6 0.6 0.6"]})
+    line = analysis.frame_timeline(windows, "v")
+    assert list(line.index) == [3, 4] and line.tolist() == pytest.approx([0.4, 0.6])

@@ -1,5 +1,6 @@
 """Where results go. One policy for every command that writes a result (`lab synth`, `lab extract`, training,
-evaluation reports; `lab prepare` and `lab cache build` follow it too):
+evaluation reports; `lab prepare` checks its own: it resumes into an OUT it wrote with the same settings and
+refuses any other):
 
 1. The target folder is checked writable before the long work starts (`ensure_writable`), so an unwritable
    `checkpoints/`, `logs/` or `reports/` fails in the first second, not after an epoch.

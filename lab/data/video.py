@@ -139,11 +139,11 @@ def write_h264(path: str | Path, frames_rgb: np.ndarray, fps: float = 25.0, *, c
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.name}.tmp")  # the hidden .*.tmp pattern stale-temp clean-up removes
     height, width = frames_rgb.shape[1:3]
     rate = Fraction(fps).limit_denominator(1001)
     time_base = Fraction(1, 90000)
-    with av.open(str(tmp), "w") as container:
+    with av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
         stream.time_base = stream.codec_context.time_base = time_base

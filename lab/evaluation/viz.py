@@ -127,7 +127,7 @@ def visualize_prediction(frames: np.ndarray, prediction: Any, save_path: str | P
                   f"(threshold {pred.get('threshold', 0.5):.2f})")
     per_frame = pred.get("frames")
     if per_frame:
-        bottom.plot(np.arange(1, len(per_frame) + 1), np.asarray(per_frame, dtype=float), lw=2, c="tab:red")
+        bottom.plot(np.arange(len(per_frame)), np.asarray(per_frame, dtype=float), lw=2, c="tab:red")  # 0-based
         bottom.axhline(pred.get("threshold", 0.5), ls="--", c="grey", lw=1)
     bottom.set(xlabel="frame", ylabel="P(fake)", ylim=(0, 1))
     return save_figure(fig, save_path)

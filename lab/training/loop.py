@@ -66,17 +66,20 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
 
 
 def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module,
-                  step_weight: float, first_step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(clip logits (B, 2), loss): cross-entropy of the clip output, plus `step_weight` times the mean
-    cross-entropy of the per-timestep outputs from `first_step` on, each against the clip's label. The
-    auxiliary term makes the per-frame scores that prediction reports trained outputs."""
+                  step_weight: float, first_step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(clip logits (B, 2), loss to minimise, clip loss): the loss is the cross-entropy of the clip output plus
+    `step_weight` times the mean cross-entropy of the per-timestep outputs from `first_step` on, each against
+    the clip's label (the auxiliary term makes the per-frame scores that prediction reports trained outputs).
+    The clip loss alone is what the history logs as train_loss, comparable with val_loss."""
     if step_weight <= 0:
         logits = model(clips)
-        return logits, loss_fn(logits.float(), labels)
+        clip_loss = loss_fn(logits.float(), labels)
+        return logits, clip_loss, clip_loss
     logits, steps = model(clips, with_timeline=True)  # (B, 2), (B, T, 2); one call, so DDP syncs it all
     steps = steps[:, first_step:].float()
     step_loss = loss_fn(steps.flatten(0, 1), labels.repeat_interleave(steps.shape[1]))
-    return logits, loss_fn(logits.float(), labels) + step_weight * step_loss
+    clip_loss = loss_fn(logits.float(), labels)
+    return logits, clip_loss + step_weight * step_loss, clip_loss
 
 
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
@@ -236,14 +239,14 @@ def fit(
                 clips = clips.to(device, non_blocking=True)
                 labels = labels.to(device, non_blocking=True)
                 with precision.autocast():
-                    logits, loss = training_loss(model, clips, labels, loss_fn, tcfg.step_loss_weight,
-                                                 cfg.sequence.first_scored_step)
+                    logits, loss, clip_loss = training_loss(model, clips, labels, loss_fn, tcfg.step_loss_weight,
+                                                            cfg.sequence.first_scored_step)
                 optimizer.zero_grad(set_to_none=True)
                 finite = _backward_and_step(loss, optimizer, scheduler, scaler, params, tcfg.grad_clip,
                                             lambda value, what: guard.ok(value, epoch, at.batch + 1, what))
                 if finite:
                     n = labels.numel()
-                    sums += torch.stack([loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
+                    sums += torch.stack([clip_loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
                                          torch.tensor(float(n), device=device)])
                 at = Progress(epoch, at.batch + 1, at.steps + 1, scheduler.last_epoch, steps_per_epoch, sums,
                               at.skipped + (not finite))

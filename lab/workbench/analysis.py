@@ -196,7 +196,8 @@ def frame_timeline(windows: pd.DataFrame, item: str) -> pd.Series:
     if rows.empty:
         raise KeyError(f"no windows of item {item!r}")
     timelines = [[float(p) for p in str(t).split()] for t in rows["timeline"]]
-    scores = frame_scores(rows["start"].astype(int).tolist(), timelines)
+    num_frames = int(rows["num_frames"].iloc[0]) if "num_frames" in rows else None  # padding is no frame
+    scores = frame_scores(rows["start"].astype(int).tolist(), timelines, num_frames)
     frames = np.flatnonzero(~np.isnan(scores))
     return pd.Series(scores[frames], index=pd.Index(frames, name="frame"), name=item)
 

@@ -215,7 +215,7 @@ class PredictionViewer:
             pred = self.predict(path)
             rows.append({"item": name, "true": true_label(path),
                          "predicted": pred.label, "P(fake)": round(pred.prob_fake, 4),
-                         "windows": len(pred.windows), "frames": pred.num_frames})
+                         "windows": sum(w["scored"] for w in pred.windows), "frames": pred.num_frames})
         return pd.DataFrame(rows)
 
     def windows_at(self, index: int) -> list[dict]:
@@ -269,7 +269,7 @@ class PredictionViewer:
         colour = "#b00" if prediction.label == "fake" else "#070"
         self.verdict.value = (f"<b style='color:{colour}'>{prediction.label.upper()}</b> &nbsp; P(fake) = "
                               f"{prediction.prob_fake:.3f} (threshold {prediction.threshold:.2f}, "
-                              f"{prediction.aggregation} of {len(prediction.windows)} windows) &nbsp; "
+                              f"{prediction.aggregation} of {sum(w['scored'] for w in prediction.windows)} windows) &nbsp; "
                               f"true label: {true_label(self.path)} &nbsp; {html.escape('; '.join(prediction.notes))}")
         self.show_frame()
 
