@@ -143,7 +143,7 @@ def _without(path: Path) -> None:
     (make_ffpp, "splits/val.json", [], ["val.json", "not found", "--splits"]),
     (make_ffpp, "manipulated_sequences/FaceShifter/c23/videos", [], ["FaceShifter", "holds no .mp4", "--methods"]),
     (make_ffpp, None, ["--compression", "c40"], ["c40", "found: c23"]),
-    (make_ffpp, None, ["--methods", "FaceSwap"], ["--methods FaceSwap", "found: Deepfakes, FaceShifter"]),
+    (make_ffpp, None, ["--methods", "FaceSwap"], ["FaceSwap", "(--methods): ", "found: Deepfakes, FaceShifter"]),
     (make_celebdf, "List_of_testing_videos.txt", [], ["List_of_testing_videos.txt", "not found"]),
     (make_dfdc, None, ["--format", "celebdf"], ["not a celebdf tree", "Celeb-synthesis"]),
     (None, None, [], ["unknown layout", "ffpp:", "celebdf:", "dfdc:", "folders:"]),
@@ -175,7 +175,10 @@ def test_bad_split_file_and_metadata_contents_are_named(tmp_path):
 @pytest.mark.parametrize("flag, value", [("--frames", "-1"), ("--every", "0"), ("--quality", "101"),
                                          ("--val-fraction", "1.5"), ("--workers", "0"), ("--size", "4")])
 def test_bad_flags_are_one_line(tmp_path, flag, value):
-    assert_one_line(*run_cli(make_dfdc(tmp_path, videos=False), tmp_path / "out", flag, value), f"{flag} {value}")
+    code, err = run_cli(make_dfdc(tmp_path, videos=False), tmp_path / "out", flag, value)
+    assert_one_line(code, err, f" ({flag}): ")
+    what, _, fix = err.strip().removeprefix("error: ").partition(f" ({flag}): ")
+    assert value in what.split() and fix, err  # the value given, the flag, then what to do
 
 
 def test_a_foreign_non_empty_output_folder_is_refused(tmp_path):

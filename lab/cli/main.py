@@ -111,7 +111,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from lab.errors import ConfigError, DataError
 
     if args.workers < 1:
-        raise ConfigError(f"--workers {args.workers}: give at least 1")
+        raise ConfigError(f"{args.workers} worker processes is below 1", "--workers", "give at least 1")
     fmt = detect_format(Path(args.source)) if args.format == "auto" else args.format
     settings = Settings(format=fmt, compression=args.compression, methods=tuple(args.methods),
                         splits_dir=str(Path(args.splits).resolve()) if args.splits else None,
@@ -122,8 +122,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     print("\n".join(report.lines()))
     if report.failed:
         rest = "" if len(report.failed) == report.planned else f"; the others are in {report.out}"
-        raise DataError(f"{len(report.failed)} of {report.planned} videos failed (reasons above and in "
-                        f"{report.failed_file}){rest}: fix or remove them and run the same command again to finish")
+        raise DataError(f"{len(report.failed)} of {report.planned} videos failed{rest}; the reasons are above and "
+                        "in the failure list", report.failed_file,
+                        "fix or remove them and run the same command again to finish")
     return 0
 
 

@@ -43,10 +43,12 @@ def _downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 def load_cascade() -> cv2.CascadeClassifier:
     """OpenCV's frontal-face cascade, loaded once per process (cv2 objects are never pickled)."""
     if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
-        raise DataError("this OpenCV build has no Haar cascades: install opencv-python-headless>=4.8,<5")
+        raise DataError("this OpenCV build has no Haar cascades", getattr(cv2, "__file__", None) or "cv2",
+                        "install opencv-python-headless>=4.8,<5")
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE_FILE)
     if cascade.empty():
-        raise DataError(f"cannot load '{cv2.data.haarcascades + CASCADE_FILE}': reinstall opencv-python-headless")
+        raise DataError("cannot load the Haar cascade", cv2.data.haarcascades + CASCADE_FILE,
+                        "reinstall opencv-python-headless")
     return cascade
 
 
@@ -69,8 +71,8 @@ def load_dlib_detector():
     try:
         import dlib
     except ImportError:
-        raise DataError("the dlib face detector needs the dlib-bin package: pip install dlib-bin "
-                        "(or pass --detector haar)") from None
+        raise DataError("the dlib face detector needs the dlib-bin package", "--detector dlib",
+                        "pip install dlib-bin (or pass --detector haar)") from None
     return dlib.get_frontal_face_detector()
 
 
@@ -104,7 +106,7 @@ def make_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
     if name == "haar":
         load_cascade()
         return HaarDetector()
-    raise ConfigError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
+    raise ConfigError(f"unknown face detector {name!r}", "--detector", f"choose one of {', '.join(DETECTORS)}")
 
 
 def largest(faces: Iterable[Box]) -> Box | None:

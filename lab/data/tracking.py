@@ -145,6 +145,6 @@ def track_faces(source, indices: Sequence[int], detector: FaceDetector, *, margi
                 if len(detections) == len(wanted):
                     break
     if not any(detections):
-        raise DataError(f"no face found by the {detector.name} detector in any of the {len(detections)} frames "
-                        f"of '{source.path}': extract without face cropping, try another detector, or drop it")
+        raise DataError(f"no face found by the {detector.name} detector in any of the {len(detections)} frames",
+                        source.path, "extract without face cropping, try another detector, or drop it")
     return build_track(detections, width, height, margin=margin, size=size, max_gap=max_gap)

@@ -33,21 +33,21 @@ def looks_like(source: Path) -> bool:
 def read_test_list(path: Path) -> dict[str, int]:
     """`folder/name.mp4` -> label (0 real, 1 fake) from the official list, checked against the folders."""
     if not path.is_file():
-        raise DataError(f"Celeb-DF test list '{path}' not found: it comes with the dataset; put it in the root")
+        raise DataError("Celeb-DF test list not found", path, "put the list that comes with the dataset in its root")
     listed = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2 or parts[0] not in ("0", "1") or "/" not in parts[1]:
-            raise DataError(f"'{path}' line {number} reads {line.strip()!r}: expected '1 Celeb-real/id0_0000.mp4' "
-                            "(1 = real, 0 = fake)")
+            raise DataError(f"line {number} reads {line.strip()!r}", path,
+                            "write each line as '1 Celeb-real/id0_0000.mp4' (1 = real, 0 = fake)")
         flag, video = parts
         label = 0 if flag == "1" else 1
         folder = video.split("/", 1)[0]
         if (label == 0) != (folder in REAL_DIRS) or folder not in (*REAL_DIRS, FAKE_DIR):
-            raise DataError(f"'{path}' line {number} gives {video} the label {flag} ({'real' if flag == '1' else 'fake'}), "
-                            f"which its folder {folder}/ contradicts: restore the official list")
+            raise DataError(f"line {number} gives {video} the label {flag} ({'real' if flag == '1' else 'fake'}), "
+                            f"which its folder {folder}/ contradicts", path, "restore the official list")
         listed[video] = label
     return listed
 
@@ -60,7 +60,7 @@ def _identities(path: Path) -> tuple[str, ...]:
     match = (_REAL if folder == "Celeb-real" else _FAKE).match(stem)
     if not match:
         expected = "idX_NNNN.mp4" if folder == "Celeb-real" else "idX_idY_NNNN.mp4"
-        raise DataError(f"Celeb-DF video '{path}' is not named {expected}: restore the download's names")
+        raise DataError(f"Celeb-DF video is not named {expected}", path, "restore the download's names")
     return match.groups()[:1] if folder == "Celeb-real" else match.groups()
 
 

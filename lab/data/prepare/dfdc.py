@@ -34,15 +34,17 @@ def _entries(part: Path) -> dict[str, tuple[int, str]]:
     path = part / METADATA
     meta = read_json(path, "DFDC metadata")
     if not isinstance(meta, dict):
-        raise DataError(f"DFDC metadata '{path}' should map video names to {{\"label\": ..., \"original\": ...}}")
+        raise DataError("DFDC metadata does not map video names to {\"label\": ..., \"original\": ...}", path,
+                        "restore the part's metadata")
     out = {}
     for name, entry in meta.items():
         label = entry.get("label") if isinstance(entry, dict) else None
         if label not in ("REAL", "FAKE"):
-            raise DataError(f"DFDC metadata '{path}': '{name}' has label {label!r}, expected \"REAL\" or \"FAKE\"")
+            raise DataError(f"DFDC metadata gives '{name}' the label {label!r}, not \"REAL\" or \"FAKE\"", path,
+                            "give each video the label \"REAL\" or \"FAKE\"")
         original = entry.get("original")
         if label == "FAKE" and not original:
-            raise DataError(f"DFDC metadata '{path}': fake '{name}' names no 'original': restore the part's metadata")
+            raise DataError(f"DFDC metadata names no 'original' for fake '{name}'", path, "restore the part's metadata")
         out[name] = (int(label == "FAKE"), Path(original).stem if label == "FAKE" else Path(name).stem)
     return out
 
@@ -50,20 +52,20 @@ def _entries(part: Path) -> dict[str, tuple[int, str]]:
 def plan(source: Path, settings: Settings) -> Plan:
     found = parts(source)
     if not found:
-        raise DataError(f"'{source}' holds no {PART_GLOB}/{METADATA}: point SOURCE at the folder with the DFDC "
-                        "training parts, or at one part")
+        raise DataError(f"folder holds no {PART_GLOB}/{METADATA}", source,
+                        "point SOURCE at the folder with the DFDC training parts, or at one part")
     videos: dict[str, tuple[Path, int, str]] = {}
     unlisted = 0
     for part in found:
         entries = _entries(part)
         for name, (label, group) in entries.items():
             if name in videos:
-                raise DataError(f"DFDC video '{name}' is listed in both '{videos[name][0].parent / METADATA}' and "
-                                f"'{part / METADATA}': keep one copy")
+                raise DataError(f"DFDC video '{name}' is listed in two metadata files",
+                                f"{videos[name][0].parent / METADATA} and {part / METADATA}", "keep one copy")
             videos[name] = (part / name, label, group)
         unlisted += sum(1 for p in part.glob("*.mp4") if p.name not in entries)
     if not videos:
-        raise DataError(f"the DFDC metadata under '{source}' lists no videos: restore metadata.json")
+        raise DataError("the DFDC metadata under this folder lists no videos", source, "restore metadata.json")
     assigned = assign_groups((g for _, _, g in videos.values()),
                              {"test": settings.test_fraction, "val": settings.val_fraction}, settings.seed)
     jobs = []

@@ -51,15 +51,16 @@ def read_splits(folder: Path) -> dict[str, str]:
     for split in SPLITS:
         path = folder / f"{split}.json"
         if not path.is_file():
-            raise DataError(f"FF++ split file '{path}' not found: copy train/val/test.json from {SPLITS_URL} "
-                            f"into '{folder}' or pass --splits DIR")
+            raise DataError("FF++ split file not found", path,
+                            f"copy train/val/test.json from {SPLITS_URL} into '{folder}' or pass --splits DIR")
         pairs = read_json(path, "FF++ split file")
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise DataError(f"FF++ split file '{path}' should hold a list of [id, id] pairs: restore it from {SPLITS_URL}")
+            raise DataError("FF++ split file does not hold a list of [id, id] pairs", path,
+                            f"restore it from {SPLITS_URL}")
         for pair in pairs:
             for vid in map(str, pair):
                 if id_split.setdefault(vid, split) != split:
-                    raise DataError(f"video id {vid} is in both {id_split[vid]}.json and {split}.json in '{folder}': "
+                    raise DataError(f"video id {vid} is in both {id_split[vid]}.json and {split}.json", folder,
                                     f"restore the official files from {SPLITS_URL}")
     return id_split
 
@@ -68,20 +69,22 @@ def _methods(manipulated: Path, settings: Settings) -> list[str]:
     present = sorted(p.name for p in manipulated.iterdir() if p.is_dir()) if manipulated.is_dir() else []
     for method in settings.methods:
         if method not in present:
-            raise ConfigError(f"--methods {method}: no '{manipulated / method}' folder (found: {', '.join(present) or 'none'})")
+            raise ConfigError(f"method {method} has no folder '{manipulated / method}'", "--methods",
+                              f"choose from the methods found: {', '.join(present) or 'none'}")
     chosen = list(settings.methods) or sorted(present, key=lambda m: (METHODS.index(m) if m in METHODS else len(METHODS), m))
     if not chosen:
-        raise DataError(f"'{manipulated}' holds no manipulation method folders (e.g. {', '.join(METHODS[:2])}): "
+        raise DataError(f"folder holds no manipulation method folders (e.g. {', '.join(METHODS[:2])})", manipulated,
                         "download at least one method")
     return chosen
 
 
 def plan(source: Path, settings: Settings) -> Plan:
     if settings.compression not in COMPRESSIONS:
-        raise ConfigError(f"--compression {settings.compression}: FF++ comes as {', '.join(COMPRESSIONS)}")
+        raise ConfigError(f"FF++ does not come as {settings.compression!r}", "--compression",
+                          f"choose one of {', '.join(COMPRESSIONS)}")
     originals = source / "original_sequences"
     if not originals.is_dir():
-        raise DataError(f"'{source}' has no original_sequences/ folder: point SOURCE at the FaceForensics++ root "
+        raise DataError("no original_sequences/ folder", source, "point SOURCE at the FaceForensics++ root "
                         "(the folder holding original_sequences/ and manipulated_sequences/)")
     c = settings.compression
     methods = _methods(source / "manipulated_sequences", settings)
@@ -107,7 +110,7 @@ def plan(source: Path, settings: Settings) -> Plan:
             for path in fakes[method]:
                 match = _PAIR.match(path.stem)
                 if not match:
-                    raise DataError(f"FF++ fake '{path}' is not named TARGET_SOURCE.mp4 (e.g. 000_003.mp4): "
+                    raise DataError("FF++ fake is not named TARGET_SOURCE.mp4 (e.g. 000_003.mp4)", path,
                                     "restore the download's names")
                 target, donor = match.groups()
                 split = joint_split(id_split, target, donor)
@@ -129,13 +132,13 @@ def _plan_dfd(source: Path, settings: Settings, fakes: list[Path], job) -> tuple
     for path in reals:
         match = _DFD_REAL.match(path.stem)
         if not match:
-            raise DataError(f"FF++ actors video '{path}' is not named ACTOR__scene.mp4: restore the download's names")
+            raise DataError("FF++ actors video is not named ACTOR__scene.mp4", path, "restore the download's names")
         real_actor[path] = match.group(1)
     fake_ids = {}
     for path in fakes:
         match = _DFD_FAKE.match(path.stem)
         if not match:
-            raise DataError(f"FF++ DeepFakeDetection fake '{path}' is not named TARGET_SOURCE__scene__ID.mp4: "
+            raise DataError("FF++ DeepFakeDetection fake is not named TARGET_SOURCE__scene__ID.mp4", path,
                             "restore the download's names")
         fake_ids[path] = match.groups()
     actors = set(real_actor.values()) | {a for t, s, _ in fake_ids.values() for a in (t, s)}

@@ -29,7 +29,7 @@ def _manifest(split_dir: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         if "item" not in (reader.fieldnames or ()):
-            raise DataError(f"manifest '{path}' has no 'item' column: fix its header or remove it")
+            raise DataError("manifest has no 'item' column", path, "fix its header or remove it")
         rows = {}
         for row in reader:
             item = Path((row.get("item") or "").strip())
@@ -39,8 +39,8 @@ def _manifest(split_dir: Path) -> dict[str, dict[str, str]]:
 
 def plan(source: Path, settings: Settings) -> Plan:
     if not looks_like(source):
-        raise DataError(f"'{source}' has no {{train,val,test}}/{{real,fake}}/ folders: give the root of a dataset "
-                        "in the seed's layout")
+        raise DataError("no {train,val,test}/{real,fake}/ folders", source,
+                        "give the root of a dataset in the seed's layout")
     jobs, ignored = [], 0
     for split in SPLITS:
         manifest = _manifest(source / split)
@@ -60,6 +60,6 @@ def plan(source: Path, settings: Settings) -> Plan:
                 ids = {k: (row.get(k) or "").strip() for k in ID_COLUMNS}
                 jobs.append(Job(split, label, name, entry, family, entry.relative_to(source).as_posix(), **ids))
     if not jobs:
-        raise DataError(f"'{source}' has {{split}}/{{real,fake}}/ folders but no items in them: put frame folders "
-                        "or videos there")
+        raise DataError("{split}/{real,fake}/ folders hold no items", source,
+                        "put frame folders or videos there")
     return Plan(jobs, left_out(ignored, "files that are neither videos nor frame folders"))

@@ -23,12 +23,12 @@ def _layouts() -> str:
 def detect_format(source: Path) -> str:
     """The one format whose layout SOURCE has, or a DataError naming what each format expects."""
     if not source.is_dir():
-        raise DataError(f"dataset source '{source}' is not a folder: give the root of the downloaded dataset")
+        raise DataError("dataset source is not a folder", source, "give the root of the downloaded dataset")
     matches = [name for name, module in MODULES.items() if module.looks_like(source)]
     if not matches:
-        raise DataError(f"unknown layout in '{source}': expected one of {_layouts()}")
+        raise DataError("unknown layout", source, f"point SOURCE at a folder in one of these layouts: {_layouts()}")
     if len(matches) > 1:
-        raise DataError(f"'{source}' looks like {' and '.join(matches)}: pass --format")
+        raise DataError(f"folder looks like {' and '.join(matches)}", source, "pass --format")
     return matches[0]
 
 
@@ -36,7 +36,8 @@ def make_plan(source: Path, settings: Settings) -> Plan:
     """The format's plan for SOURCE, checked (each output item once)."""
     module = MODULES[settings.format]
     if not source.is_dir():
-        raise DataError(f"dataset source '{source}' is not a folder: give the root of the downloaded dataset")
+        raise DataError("dataset source is not a folder", source, "give the root of the downloaded dataset")
     if not module.looks_like(source):
-        raise DataError(f"'{source}' is not a {settings.format} tree: expected {EXPECTED[settings.format]}")
+        raise DataError(f"not a {settings.format} tree", source,
+                        f"point SOURCE at a folder holding {EXPECTED[settings.format]}")
     return module.plan(source, settings).check()

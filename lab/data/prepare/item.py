@@ -85,7 +85,7 @@ def write_item(job: Job, settings: Settings, out: Path) -> int:
         done = read_item_meta(final)
         if done is not None:  # finished meanwhile by a dying worker of a killed run
             return done["frames"]
-        raise DataError(f"'{final}' exists but was not written by lab prepare (no {ITEM_META}): remove it")
+        raise DataError(f"folder exists but was not written by lab prepare (no {ITEM_META})", final, "remove it")
     source = open_item(job.path)
     indices = kept_indices(source.num_frames, settings.every, settings.frames)
     meta = {"video": job.video, "source_frames": source.num_frames, "frames": len(indices),
@@ -104,7 +104,7 @@ def write_item(job: Job, settings: Settings, out: Path) -> int:
     try:
         written = _write_frames(source, indices, part, settings, track)
         if written != len(indices):
-            raise DataError(f"'{job.path}' gave {written} of its {len(indices)} frames: re-encode or remove it")
+            raise DataError(f"source gave {written} of its {len(indices)} frames", job.path, "re-encode or remove it")
         (part / ITEM_META).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         try:
             os.rename(part, final)  # the commit point: the item appears whole or not at all

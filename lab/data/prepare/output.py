@@ -46,16 +46,17 @@ def claim(out: Path, source: Path, settings: Settings) -> None:
         try:
             before = json.loads(record.read_text())
         except ValueError:
-            raise DataError(f"'{record}' is corrupt: delete '{out}' and prepare again") from None
+            raise DataError("prepare settings record is corrupt", record, f"delete '{out}' and prepare again") from None
         changed = [f"{k} {before.get(k)!r} (now {v!r})" for k, v in wanted.items() if before.get(k) != v]
         if changed:
-            raise DataError(f"'{out}' was prepared with {', '.join(changed)}: resume with the same options, "
-                            "or choose another output folder")
+            raise DataError(f"output folder was prepared with {', '.join(changed)}", out,
+                            "resume with the same options, or choose another output folder")
         return
     if out.exists() and not out.is_dir():
-        raise DataError(f"output folder '{out}' is a file: choose a folder")
+        raise DataError("output folder is a file", out, "choose a folder")
     if out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
-        raise DataError(f"'{out}' is not empty and was not written by lab prepare: choose a new or empty folder")
+        raise DataError("output folder is not empty and was not written by lab prepare", out,
+                        "choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 

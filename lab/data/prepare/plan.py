@@ -43,22 +43,32 @@ class Settings:
     seed: int = 0  # salts the hash that orders identities before the split is drawn
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.format in FORMATS, f"--format {self.format}: choose one of {', '.join(FORMATS)}"),
-            (self.frames >= 0, f"--frames {self.frames}: give a number of frames >= 1, or 0 for all"),
-            (self.every >= 1, f"--every {self.every}: give a step >= 1 (1 keeps every frame)"),
-            (self.detector in DETECTORS, f"--detector {self.detector}: choose one of {', '.join(DETECTORS)}"),
-            (self.size is None or self.size >= 8, f"--size {self.size}: give a side of at least 8 pixels"),
-            (self.margin >= 0, f"--margin {self.margin}: give a margin >= 0 (a fraction of the face box)"),
-            (self.max_gap >= 0, f"--max-gap {self.max_gap}: give a number of frames >= 0"),
-            (1 <= self.quality <= 100, f"--quality {self.quality}: give a JPEG quality from 1 to 100"),
-            (0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction}: give a fraction in [0, 1)"),
-            (0 <= self.test_fraction < 1, f"--test-fraction {self.test_fraction}: give a fraction in [0, 1)"),
-            (self.val_fraction + self.test_fraction < 1, "--val-fraction plus --test-fraction must stay below 1"),
+        checks = [  # (ok, what is wrong, flag, what to do)
+            (self.format in FORMATS, f"unknown format {self.format!r}", "--format",
+             f"choose one of {', '.join(FORMATS)}"),
+            (self.frames >= 0, f"{self.frames} frames is negative", "--frames",
+             "give a number of frames >= 1, or 0 for all"),
+            (self.every >= 1, f"step {self.every} is below 1", "--every", "give a step >= 1 (1 keeps every frame)"),
+            (self.detector in DETECTORS, f"unknown face detector {self.detector!r}", "--detector",
+             f"choose one of {', '.join(DETECTORS)}"),
+            (self.size is None or self.size >= 8, f"side {self.size} is below 8 pixels", "--size",
+             "give a side of at least 8 pixels"),
+            (self.margin >= 0, f"margin {self.margin} is negative", "--margin",
+             "give a margin >= 0 (a fraction of the face box)"),
+            (self.max_gap >= 0, f"{self.max_gap} frames is negative", "--max-gap", "give a number of frames >= 0"),
+            (1 <= self.quality <= 100, f"JPEG quality {self.quality} is outside 1 to 100", "--quality",
+             "give a JPEG quality from 1 to 100"),
+            (0 <= self.val_fraction < 1, f"fraction {self.val_fraction} is outside [0, 1)", "--val-fraction",
+             "give a fraction in [0, 1)"),
+            (0 <= self.test_fraction < 1, f"fraction {self.test_fraction} is outside [0, 1)", "--test-fraction",
+             "give a fraction in [0, 1)"),
+            (self.val_fraction + self.test_fraction < 1,
+             f"validation fraction {self.val_fraction} plus test fraction {self.test_fraction} is not below 1",
+             "--val-fraction, --test-fraction", "lower them so their sum stays below 1"),
         ]
-        for ok, message in checks:
+        for ok, what, flag, fix in checks:
             if not ok:
-                raise ConfigError(message)
+                raise ConfigError(what, flag, fix)
 
     @property
     def output_size(self) -> int | None:
@@ -102,7 +112,7 @@ class Plan:
                 raise ValueError(f"job {job.item} has unknown split {job.split!r}")
             other = seen.setdefault((job.split, job.item), job)
             if other is not job:
-                raise DataError(f"'{other.path}' and '{job.path}' would both become {job.split}/{job.item}: "
+                raise DataError(f"two sources would both become {job.split}/{job.item}", f"{other.path} and {job.path}",
                                 "rename one of them")
         return self
 
@@ -143,18 +153,18 @@ def read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataError(f"{what} '{path}' not found") from None
+        raise DataError(f"{what} not found", path, "restore it from the download") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{what} '{path}' is not valid JSON ({exc}): restore it from the download") from None
+        raise DataError(f"{what} is not valid JSON, {exc}", path, "restore it from the download") from None
 
 
 def videos_in(folder: Path, what: str, hint: str) -> list[Path]:
     """The .mp4 files in `folder`, sorted; a one-line DataError if it is missing or holds none."""
     if not folder.is_dir():
-        raise DataError(f"{what} folder '{folder}' does not exist: {hint}")
+        raise DataError(f"{what} folder does not exist", folder, hint)
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".mp4" and not p.name.startswith("."))
     if not videos:
-        raise DataError(f"{what} folder '{folder}' holds no .mp4 videos: {hint}")
+        raise DataError(f"{what} folder holds no .mp4 videos", folder, hint)
     return videos
 
 

@@ -164,10 +164,11 @@ def run_prepare(source: str | Path, out: str | Path, settings: Settings, *, work
     start = time.perf_counter()
     source, out = Path(source).resolve(), Path(out).resolve()
     if out == source:
-        raise DataError(f"output folder '{out}' is the source: choose another folder")
+        raise DataError("output folder is the source", out, "choose another folder")
     plan = make_plan(source, settings)
     if not plan.jobs:
-        raise DataError(f"nothing to prepare in '{source}': " + ("; ".join(plan.notes) or "no videos"))
+        raise DataError(f"nothing to prepare, {'; '.join(plan.notes) or 'no videos'}", source,
+                        "point SOURCE at a tree holding videos that the split rules keep")
     claim(out, source, settings)
     with locked(out):
         removed = remove_partial_items(out)
