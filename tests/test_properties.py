@@ -6,20 +6,22 @@ import dataclasses
 import math
 import random
 import typing
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from lab.config import Config, flatten, from_dict, load_config, save_config, to_dict
+from lab.config import Config, SequenceConfig, flatten, from_dict, load_config, save_config, to_dict
 from lab.data.dataset import Item, plan_windows, window_starts
 from lab.errors import ConfigError
 from lab.evaluation.aggregate import STRATEGIES, frame_scores, video_score
 from lab.evaluation.evaluate import aggregate_videos
-from lab.inference.infer import _window_starts_stream
+from lab.inference.infer import _stream_windows, plan_prediction
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -194,21 +196,26 @@ def test_max_windows_keeps_an_even_subset_of_the_full_plan(n, length, data):
 @FAST
 @given(st.integers(1, 120), lengths, st.data())
 def test_prediction_windows_cover_every_frame_and_stay_inside(n, length, data):
+    """Scored windows are evaluation's; with the coverage windows, every frame from first_scored_step on lies in
+    a window at a step with enough context; every window lies inside the item and holds consecutive frames."""
     stride = data.draw(st.integers(1, length))
-    out = list(_window_starts_stream(iter(range(n)), length, stride, "pad", "video"))
-    (marker, total), windows = out[-1], out[:-1]
-    assert marker is None and total == n
-    covered = set()
-    for start, frames in windows:
-        assert len(frames) == length
-        real = [f for f in frames if f < n]
-        assert frames[: min(length, n)] == list(range(start, start + min(length, n)))  # consecutive, inside
-        covered |= set(real)
-    assert covered == set(range(n))
-    starts = [s for s, _ in windows]
-    assert starts == sorted(set(starts))
-    if n >= length:
-        assert set(window_starts(n, length, stride)) <= set(starts) and max(starts) == n - length
+    seq = SequenceConfig(length=length, stride=stride, min_context=data.draw(st.integers(1, length + 2)),
+                         max_windows_per_item=data.draw(st.integers(0, 4)))
+    first = seq.first_scored_step
+    scored, coverage = plan_prediction(n, seq)
+    if n < length:
+        assert (scored, coverage) == ([0], [])  # one padded window
+    else:
+        assert scored == window_starts(n, length, stride, seq.max_windows_per_item)
+        assert all(0 <= s <= n - length for s in scored + coverage) and not set(scored) & set(coverage)
+        covered = {f for s in scored + coverage for f in range(s + first, s + length)}
+        assert set(range(first, n)) <= covered
+    wanted = set(scored) | set(coverage)
+    frames = (torch.tensor(i) for i in range(n))
+    clips = dict(_stream_windows(frames, wanted, length, n, Path("video")))
+    assert set(clips) == wanted
+    for start, clip in clips.items():
+        assert clip.tolist() == [min(start + t, n - 1) for t in range(length)]  # consecutive; padding repeats the last
 
 
 # -------------------------------------------------------------------------------------------- aggregation
