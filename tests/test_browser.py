@@ -167,7 +167,9 @@ def drive_viewer(page, url: str, base: str, token: str) -> None:
 
     plain = frame.get_attribute("src")
     viewer.get_by_text("Grad-CAM overlay").click()
-    page.wait_for_function("([img, src]) => img.src !== src", arg=[frame.element_handle(), plain])
+    page.wait_for_function("el => el.textContent.includes('Grad-CAM:')", arg=caption.element_handle())
+    if "evidence of fake highlighted" in caption.inner_text():  # an all-zero map leaves the frame as it is
+        page.wait_for_function("([img, src]) => img.src !== src", arg=[frame.element_handle(), plain])
 
     viewer.scroll_into_view_if_needed()
     viewer.screenshot(path=str(SHOTS / "viewer.png"))

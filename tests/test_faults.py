@@ -32,13 +32,14 @@ def nan_at(monkeypatch, *calls: int) -> None:
         model = real(cfg)
         forward = model.forward
 
-        def nan_on_some_calls(clips):
-            logits = forward(clips)
+        def nan_on_some_calls(clips, with_timeline=False):
+            out = forward(clips, with_timeline=with_timeline)
             if model.training:
                 count[0] += 1
                 if count[0] in calls:
-                    return logits * float("nan")
-            return logits
+                    nan = float("nan")
+                    return (out[0] * nan, out[1] * nan) if with_timeline else out * nan
+            return out
 
         model.forward = nan_on_some_calls  # the instance's forward: weights and state dict stay the model's
         return model

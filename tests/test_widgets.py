@@ -80,6 +80,7 @@ def test_heatmap_toggle_changes_the_image(viewer):
     heat = viewer.heatmap(6)
     assert heat.shape == overlaid.shape[:2] and 0 <= heat.min() and heat.max() <= 1
     assert viewer.frame_image.value != plain and overlaid.shape == decode(plain).shape
+    assert "Grad-CAM: evidence of fake highlighted" in viewer.caption.value
     cached = len(viewer._heatmaps)
     viewer.slider.value = 7  # same window (4-7): its maps are reused
     assert len(viewer._heatmaps) == cached

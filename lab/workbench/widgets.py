@@ -278,14 +278,18 @@ class PredictionViewer:
         if self.error is not None or self._loading:
             return
         index, prediction = self.frame_index, self.prediction
-        self.frame_image.value = png_bytes(self.image(index))
+        frame = self.frame(index)
+        heat = self.heatmap(index) if self.heatmap_toggle.value else None
+        self.frame_image.value = png_bytes(frame if heat is None else overlay_heatmap(frame, heat))
         self._figure.cursor_line.set_xdata([index, index])
         self._figure.cursor_line.set_visible(True)
         self.timeline_image.value = figure_png(self._figure)
         covering = self.windows_at(index)
         score = prediction.frames[index]
         self.caption.value = (f"frame {index} / {prediction.num_frames - 1} &nbsp; P(fake) = "
-                              + (f"{score:.3f}" if score is not None else "&ndash; (too little context)"))
+                              + (f"{score:.3f}" if score is not None else "&ndash; (too little context)")
+                              + ("" if heat is None else " &nbsp; Grad-CAM: " + (
+                                  "evidence of fake highlighted" if heat.max() > 0 else "no evidence of fake here")))
         rows = "".join(
             f"<tr style='{'font-weight:bold;background:#ffe9a8' if w in covering else ''}'>"
             f"<td>{w['start']}&ndash;{w['end'] - 1}</td><td>{w['prob_fake']:.3f}</td></tr>"
