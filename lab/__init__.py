@@ -23,7 +23,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("lab.errors", n) for n in ("LabError", "ConfigError", "DataError", "CheckpointError")},
     **{n: ("lab.config", n) for n in ("Config", "load_config")},
     # data
-    **{n: ("lab.data.video", n) for n in ("extract_frames", "open_item")},
+    "extract_frames": ("lab.data.extract", "extract_frames"),
+    "open_item": ("lab.data.video", "open_item"),
     **{n: ("lab.data.dataset", n) for n in ("FrameSequenceDataset", "build_dataset")},
     "SynthSpec": ("lab.data.synth", "SynthSpec"),
     "PrepareSettings": ("lab.data.prepare.plan", "Settings"),

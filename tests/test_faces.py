@@ -7,7 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from lab.data.faces import DlibHogDetector, HaarDetector, make_detector
 from lab.data.tracking import build_track, choose_faces, crop_for, fill_gaps, smooth_track
-from lab.data.video import extract_frames, read_image
+from lab.data.extract import extract_frames
+from lab.data.video import read_image
 from lab.errors import ConfigError
 
 from _prepare_trees import carphone, face_clip, write_h264

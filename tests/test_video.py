@@ -7,9 +7,10 @@ import pytest
 
 from lab.errors import DataError, StorageError
 from lab.data.video import (
-    IMAGE_EXTS, VIDEO_EXTS, FrameFolder, VideoFile, count_frames, count_frames_by_grabbing, extract_frames, is_image, is_video,
-    iter_frames, list_frames, open_item, read_image, subsample_indices,
+    IMAGE_EXTS, VIDEO_EXTS, FrameFolder, VideoFile, count_frames, count_frames_by_grabbing, is_image, is_video,
+    iter_frames, list_frames, open_item, read_image,
 )
+from lab.data.extract import extract_frames, subsample_indices
 
 TOLERANCE = 6  # mp4v is lossy; flat frames decode within a few grey levels
 

@@ -248,7 +248,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from lab.data.video import extract_frames
+    from lab.data.extract import extract_frames
 
     if args.fps is not None and args.fps <= 0:
         raise ConfigError(f"{args.fps} frames per second is not positive", "--fps",
