@@ -28,6 +28,8 @@ def test_seed_files_match_dataclass_defaults():
     assert cfg.model.convlstm.hidden_channels == (64, 128)
     assert cfg.training.learning_rate == 1e-4 and cfg.training.scheduler.warmup_epochs == 5
     assert cfg.device == "cuda" and cfg.seed == 42
+    # The extra key the seed never wrote, chosen by evidence (README, "Which input streams"): the frame residual.
+    assert cfg.model.input_streams == ("rgb", "residual")
 
 
 def test_seed_files_hold_exactly_the_seed_keys():
@@ -98,7 +100,9 @@ def test_config_is_frozen_and_round_trips(tmp_path):
     ("device=gpu", "unknown device 'gpu' (device)"),
     ("nonsense", "must look like key.path=value (nonsense)"),
     ("model.classifier.num_classes=3", "3 is not allowed (model.classifier.num_classes): use one of 2"),
-    ("model.output_stride=16.0", "16.0 is not allowed (model.output_stride): use one of 8, 16, 32"),
+    ("model.output_stride=16.0", "16.0 is not allowed (model.output_stride): use one of 4, 8, 16, 32"),
+    ("model.input_streams=[rgb,flow]", "name each of rgb, residual, residual2 at most once"),
+    ("model.spatial_pooling=sum", "use one of mean, max, meanmax"),
     ("sequence.stride=20", "(sequence.stride): make it <= sequence.length"),
     ("training.learning_rate=.nan", "nan is not a finite number (training.learning_rate)"),
     ("training.checkpoint_every_steps=-1", "-1 is negative (training.checkpoint_every_steps)"),

@@ -145,13 +145,13 @@ def test_hidden_channels_single_value_for_all_layers_and_bad_count():
 def test_every_backbone_at_every_output_stride(backbone):
     x = torch.randn(2, 3, 64, 64)
     channels = []
-    for stride in (8, 16, 32):
+    for stride in (4, 8, 16, 32):
         encoder = build_encoder(backbone, pretrained=False, output_stride=stride).eval()
         with torch.no_grad():
             maps = encoder(x)
         assert maps.shape == (2, encoder.out_channels, 64 // stride, 64 // stride)
         channels.append(encoder.out_channels)
-    assert channels == sorted(channels) and len(set(channels)) == 3
+    assert channels == sorted(channels) and len(set(channels)) == 4
 
 
 def test_residual_stream_and_fused_stem():
@@ -169,6 +169,11 @@ def test_residual_stream_and_fused_stem():
     assert beside_pretrained.extra.weight.std() < 0.2 * beside_pretrained.rgb.weight.std()
     with pytest.raises(ConfigError, match="input_streams"):
         InputStreams(("rgb", "flow"))
+    with pytest.raises(ConfigError, match="input_streams"):
+        InputStreams(("residual", "residual"))
+    # temporal-only streams (no RGB): the first stream goes through the backbone's own first convolution
+    temporal_only = build_encoder("resnet18", output_stride=8, in_channels=InputStreams(("residual", "residual2")).out_channels)
+    assert isinstance(temporal_only.body.stem[0], FusedStem) and temporal_only(torch.randn(2, 6, 32, 32)).shape[0] == 2
 
 
 def test_frozen_backbone_keeps_batchnorm_in_eval_and_stream_filters_trainable():
@@ -323,3 +328,35 @@ def test_seed_model_forward_backward_on_cpu():
     assert torch.isfinite(loss)
     assert model.encoder.body.stem[0].weight.grad.abs().sum() > 0
     assert model.convlstm.out_channels == 128 and model.head.in_features == 128
+
+
+def test_second_order_stream_cancels_steady_motion_and_doubles_flicker():
+    from lab.models.encoders import SecondOrderStream
+
+    t = torch.arange(6, dtype=torch.float32).view(1, 6, 1, 1, 1)
+    ramp = (0.1 * t).expand(1, 6, 3, 4, 4)  # a steady change: first differences constant, second zero
+    assert torch.allclose(SecondOrderStream()(ramp), torch.zeros_like(ramp), atol=1e-6)
+    flicker = ((-1.0) ** t).expand(1, 6, 3, 4, 4)  # +-1 every frame
+    out = SecondOrderStream()(flicker)
+    assert torch.equal(out[:, :2], torch.zeros_like(out[:, :2]))  # no second difference yet
+    assert torch.allclose(out[:, 2:].abs(), torch.full_like(out[:, 2:], 4.0))
+
+
+def test_spatial_max_pooling_keeps_a_small_region_that_the_mean_dilutes():
+    from lab.models.classifier import spatial_pool
+
+    maps = torch.zeros(2, 3, 4, 8, 8)
+    maps[0, :, :, 1:3, 1:3] = 1.0  # a 2x2 region of 8x8 in item 0
+    assert torch.allclose(spatial_pool(maps, "mean")[0], torch.full((3, 4), 4 / 64))
+    assert torch.equal(spatial_pool(maps, "max")[0], torch.ones(3, 4))
+    both = spatial_pool(maps, "meanmax", num_directions=2)  # per direction: [mean_f, max_f | mean_b, max_b]
+    assert both.shape == (2, 3, 8) and torch.equal(both[0, 0, [2, 3, 6, 7]], torch.ones(4))
+
+
+@pytest.mark.parametrize("pooling", ["last", "attention"])
+def test_meanmax_models_build_and_run_bidirectional(pooling):
+    cfg = tiny(spatial_pooling="meanmax", pooling=pooling, input_streams=("rgb", "residual", "residual2"),
+               convlstm={"hidden_channels": (4,), "num_layers": 1, "bidirectional": True})
+    model = build_model(cfg).eval()
+    logits, timeline = model(torch.randn(2, 4, 3, 32, 32), with_timeline=True)
+    assert logits.shape == (2, 2) and timeline.shape == (2, 4, 2) and model.embed_dim == 16

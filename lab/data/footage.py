@@ -50,9 +50,9 @@ FORMATS: tuple[str, ...] = ("png", "jpg", "mp4")  # mp4 is H.264 through PyAV (C
 class FootageSpec:
     """What `generate_footage` writes. Counts are items per class per split."""
 
-    train: int = 64
-    val: int = 24
-    test: int = 32
+    train: int = 256
+    val: int = 32
+    test: int = 48
     frames: int = 16
     size: int = 96  # items are size x size crops
     severities: tuple[float, ...] = (1.0, 0.6, 0.35, 0.2)  # cycled through the fakes of each family

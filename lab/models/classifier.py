@@ -58,6 +58,18 @@ class AttentionPooling(nn.Module):
 POOLINGS: dict[str, type[nn.Module]] = {"last": LastPooling, "mean": MeanPooling, "attention": AttentionPooling}
 
 
+def spatial_pool(maps: Tensor, mode: str, num_directions: int = 1) -> Tensor:
+    """(B, T, C, h, w) -> (B, T, D): the mean over space, the max (an edit confined to part of the frame is not
+    diluted by the rest), or both side by side ("meanmax", D = 2C). Per direction, so a bidirectional layout
+    stays [forward | backward] for `LastPooling`."""
+    if mode == "mean":
+        return maps.mean(dim=(-2, -1))
+    if mode == "max":
+        return maps.amax(dim=(-2, -1))
+    per = maps.unflatten(2, (num_directions, maps.shape[2] // num_directions))  # (B, T, dirs, C/dirs, h, w)
+    return torch.cat([per.mean(dim=(-2, -1)), per.amax(dim=(-2, -1))], dim=-1).flatten(2)
+
+
 # -------------------------------------------------------------------------------------------- classifiers
 
 
@@ -125,13 +137,14 @@ class ConvLSTMClassifier(ClipClassifier):
         lstm = cfg.convlstm
         self.convlstm = ConvLSTM(self.encoder.out_channels, lstm.hidden_channels, lstm.kernel_size,
                                  lstm.num_layers, lstm.bidirectional, batch_first=True, dropout=lstm.dropout)
-        self.pooling = POOLINGS[cfg.pooling](self.convlstm.out_channels, self.convlstm.num_directions)
-        self._make_head(self.convlstm.out_channels)
+        width = self.convlstm.out_channels * (2 if cfg.spatial_pooling == "meanmax" else 1)
+        self.pooling = POOLINGS[cfg.pooling](width, self.convlstm.num_directions)
+        self._make_head(width)
 
     def forward_features(self, clip: Tensor, state: Sequence[State | None] | None = None) -> ClipFeatures:
         """clip (B, T, 3, H, W); `state` continues from a previous chunk's `ClipFeatures.state`."""
         maps, final = self.convlstm(self.encode(clip), state)  # (B, T, C_out, h, w)
-        sequence = maps.mean(dim=(-2, -1))  # (B, T, C_out)
+        sequence = spatial_pool(maps, self.cfg.spatial_pooling, self.convlstm.num_directions)  # (B, T, D)
         embedding, attention = self.pooling(sequence)
         return ClipFeatures(embedding, sequence, attention, maps, final)
 
@@ -145,11 +158,11 @@ class FrameClassifier(ClipClassifier):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        self._make_head(self.encoder.out_channels)
+        self._make_head(self.encoder.out_channels * (2 if cfg.spatial_pooling == "meanmax" else 1))
 
     def forward_features(self, clip: Tensor) -> ClipFeatures:
         maps = self.encode(clip)  # (B, T, C_enc, h, w)
-        sequence = maps.mean(dim=(-2, -1))  # (B, T, C_enc)
+        sequence = spatial_pool(maps, self.cfg.spatial_pooling)  # (B, T, D)
         return ClipFeatures(sequence.mean(dim=1), sequence, None, maps)
 
     def forward(self, clip: Tensor, with_timeline: bool = False) -> Tensor | tuple[Tensor, Tensor]:

@@ -70,9 +70,9 @@ class InputStreams(nn.Module):
     def __init__(self, names: Sequence[str] = ("rgb",)):
         super().__init__()
         unknown = [n for n in names if n not in STREAMS]
-        if unknown or not names or names[0] != "rgb":
+        if unknown or not names or len(set(names)) != len(names):
             raise ConfigError(f"{list(names)} is not a stream list", "model.input_streams",
-                              f"start with rgb, then any of {', '.join(STREAMS)}")
+                              f"name each of {', '.join(STREAMS)} at most once")
         self.streams = nn.ModuleList(STREAMS[n]() for n in names)
         self.out_channels = sum(s.out_channels for s in self.streams)
 
