@@ -109,8 +109,8 @@ class ModelConfig:
     # How each step's feature map becomes a vector: mean over space, max, or both ("meanmax"); max keeps an
     # edit confined to a region (a face in a wide frame) from being diluted by the rest of the frame.
     spatial_pooling: Literal["mean", "max", "meanmax"] = "mean"
-    # rgb, then any of: residual (x_t - x_(t-1)), residual2 (x_t - 2 x_(t-1) + x_(t-2)). The default adds the
-    # residual: from random weights the RGB-only ConvLSTM stays at chance on the synthetic set (README, streams).
+    # Any of rgb (first when used), residual (x_t - x_(t-1)), residual2 (x_t - 2 x_(t-1) + x_(t-2)). The default
+    # adds the residual: from random weights the RGB-only ConvLSTM stays at chance on the synthetic set (README).
     input_streams: tuple[str, ...] = ("rgb", "residual")
     output_stride: Literal[4, 8, 16, 32] = 32  # cut the encoder where its feature map reaches this stride
 
@@ -223,9 +223,13 @@ def _validate(cfg: Config) -> None:
                           "model.convlstm.hidden_channels",
                           "give one positive value, or one per layer of model.convlstm.num_layers")
     streams = cfg.model.input_streams
-    if not streams or any(s not in STREAM_NAMES for s in streams) or len(set(streams)) != len(streams):
+    unknown = [s for s in streams if s not in STREAM_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown stream {unknown[0]!r}", "model.input_streams",
+                          f"use {', '.join(STREAM_NAMES)}, each at most once")
+    if not streams or len(set(streams)) != len(streams) or ("rgb" in streams and streams[0] != "rgb"):
         raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams",
-                          f"name each of {', '.join(STREAM_NAMES)} at most once")
+                          "name each stream at most once, rgb first when it is used")
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
         raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",

@@ -87,6 +87,12 @@ def test_spec_rejects_bad_values():
         FootageSpec(severities=(0.0,))
 
 
+def test_too_many_frames_fail_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError, match=r"give --frames <= 20"):  # carphone's val span: 24 frames, 4 read ahead
+        generate_footage(tmp_path, FootageSpec(train=1, val=1, test=1, frames=21))
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
 def test_cli_refuses_an_occupied_folder(tmp_path, capsys):
     (tmp_path / "train" / "real").mkdir(parents=True)
     (tmp_path / "train" / "real" / "x.png").write_bytes(b"")

@@ -14,12 +14,14 @@ hold the face. The processing has parameters theta drawn from one distribution D
                      mask's centre offset by U(-2 s, 2 s) px.
 
 A real draws theta once and keeps it for the whole item (a steady, consistent edit). A fake draws theta anew at
-every frame. So each fake frame has exactly the distribution of a real frame, and only consecutive fake frames
-disagree. `s` is the severity, from obvious (1.0) to subtle (0.2); fakes cycle through families and severities,
+every frame. So before encoding each fake frame has exactly the distribution of a real frame, and only consecutive
+fake frames disagree. (In the H.264 items, a third, the encoder may spend its bits differently on a fake that changes
+every frame, so a decoded frame can differ slightly; PNG and JPEG items are coded frame by frame.) `s` is the severity, from obvious (1.0) to subtle (0.2); fakes cycle through families and severities,
 and the real with the same index gets the same family and severity, so neither says anything about the label.
 
 Splits cut each clip in time (train: its first 55 % of frames, val: the next 20 %, test: the last 25 %), so
-no frame of a test item was seen in training. Items differ in clip, start frame, crop box, crop scale,
+no frame of a test item was seen in training. The spans are short (carphone's val span has 24 frames), so items
+of one split overlap in time and are not independent samples; they differ in crop, zoom, mirroring and direction. Items differ in clip, start frame, crop box, crop scale,
 mirroring and playback direction (real footage played backwards is still real footage).
 """
 from __future__ import annotations
@@ -97,7 +99,7 @@ def load_clip(name: str) -> np.ndarray:
 
 
 def _ellipse_mask(size: int, centre: tuple[float, float], axes: tuple[float, float]) -> np.ndarray:
-    """A soft ellipse in [0, 1], (size, size, 1) float32: 1 inside, a Gaussian ramp across its edge."""
+    """A soft ellipse in [0, 1], (size, size, 1) float32: 1 inside, a linear ramp across its edge."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     r = np.sqrt(((yy - centre[0]) / axes[0]) ** 2 + ((xx - centre[1]) / axes[1]) ** 2)
     edge = 0.25  # the ramp spans a quarter of the semi-axes either side of the ellipse
@@ -181,6 +183,21 @@ def cut_item(clip: np.ndarray, span: tuple[int, int], spec: FootageSpec, rng: np
     return np.stack([cv2.resize(f, (spec.size, spec.size), interpolation=cv2.INTER_AREA) for f in segment])
 
 
+def _span(num_frames: int, split: str) -> tuple[int, int]:
+    a, b = SPLIT_SPANS[split]
+    return int(a * num_frames), int(b * num_frames)
+
+
+def _check_spans(clips: dict[str, np.ndarray], spec: FootageSpec) -> None:
+    """Every split that gets items must fit an item (frames + GHOST_AHEAD) into each clip's span."""
+    used = [split for split in SPLITS if getattr(spec, split) > 0]
+    shortest = min(b - a for clip in clips.values() for a, b in (_span(len(clip), split) for split in used))
+    if spec.frames + GHOST_AHEAD > shortest:
+        raise ConfigError(f"{spec.frames} frames per item do not fit the shortest split span ({shortest} frames, "
+                          f"{GHOST_AHEAD} of them read ahead by ghost_blend)", "FootageSpec.frames / --frames",
+                          f"give --frames <= {shortest - GHOST_AHEAD}")
+
+
 def _write(path: Path, video: np.ndarray, fmt: str, fps: float) -> None:
     if fmt == "mp4":
         write_h264(path, video, fps, crf=18)
@@ -203,9 +220,7 @@ def _write_split(split_dir: Path, split: str, clips: dict[str, np.ndarray], spec
             source = CLIPS[(i // (len(FAMILIES) * len(spec.severities)) + i) % len(CLIPS)]
             fmt = FORMATS[i % len(FORMATS)]
             rng = np.random.default_rng([spec.seed, split_index, label, i])
-            clip = clips[source]
-            a, b = SPLIT_SPANS[split]
-            segment = cut_item(clip, (int(a * len(clip)), int(b * len(clip))), spec, rng)
+            segment = cut_item(clips[source], _span(len(clips[source]), split), spec, rng)
             video = manipulate(segment, family, severity, fake=bool(label), rng=rng, length=spec.frames)
             name = f"{cls}/{family if label else 'real'}__{source}__{i + 1:04d}" + (".mp4" if fmt == "mp4" else "")
             _write(split_dir / name, video, fmt, spec.fps)
@@ -231,5 +246,6 @@ def generate_footage(out_dir: str | Path, spec: FootageSpec = FootageSpec(), *,
     for split in occupied:
         shutil.rmtree(out / split)
     clips = {name: load_clip(name) for name in CLIPS}
+    _check_spans(clips, spec)  # before anything is written
     tables = [_write_split(out / split, split, clips, spec).assign(split=split) for split in SPLITS]
     return pd.concat(tables, ignore_index=True)[["split", *MANIFEST_COLUMNS]]

@@ -5,8 +5,9 @@ The score explained for frame t is that frame's *timeline* logit margin (fake mi
 not the clip logit: `ClipFeatures.maps` is a stack of the hidden states, and the recurrence reads the
 unstacked states, so the clip logit's gradient reaches `maps` only at the step(s) the pooling reads
 (with pooling="last", frame T-1 alone). The timeline logit of step t reads `maps[:, t]` directly, so every
-frame gets its own map. With the spatial-mean + linear head of `lab.models.classifier` this equals a class activation
-map (CAM); the Grad-CAM form keeps it correct for any head.
+frame gets its own map. With `model.spatial_pooling: mean` and the linear head this equals a class activation
+map (CAM); the Grad-CAM form keeps it defined for `max`/`meanmax` too, where the max part's gradient reaches each
+channel's strongest position only (its channel weight still scales the whole map).
 """
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ class ClipClassifier(nn.Module):
 
 
 class ConvLSTMClassifier(ClipClassifier):
-    """Encoder per frame -> ConvLSTM over time -> spatial mean -> temporal pooling -> head."""
+    """Encoder per frame -> ConvLSTM over time -> spatial pooling -> temporal pooling -> head."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
@@ -142,7 +142,8 @@ class ConvLSTMClassifier(ClipClassifier):
         self._make_head(width)
 
     def forward_features(self, clip: Tensor, state: Sequence[State | None] | None = None) -> ClipFeatures:
-        """clip (B, T, 3, H, W); `state` continues from a previous chunk's `ClipFeatures.state`."""
+        """clip (B, T, 3, H, W); `state` continues from a previous chunk's `ClipFeatures.state`. Chunks equal one
+        whole pass only with `input_streams: [rgb]`: a residual stream restarts at zeros in each chunk."""
         maps, final = self.convlstm(self.encode(clip), state)  # (B, T, C_out, h, w)
         sequence = spatial_pool(maps, self.cfg.spatial_pooling, self.convlstm.num_directions)  # (B, T, D)
         embedding, attention = self.pooling(sequence)

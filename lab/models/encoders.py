@@ -64,15 +64,24 @@ STREAMS: dict[str, Callable[[], nn.Module]] = {"rgb": RGBStream, "residual": Res
                                               "residual2": SecondOrderStream}
 
 
+def check_streams(names: Sequence[str]) -> None:
+    """A ConfigError unless `names` is a non-empty list of known streams, each once, with rgb first if present
+    (the backbone's first convolution, pretrained or not, reads the first stream)."""
+    unknown = [n for n in names if n not in STREAMS]
+    if unknown:
+        raise ConfigError(f"unknown stream {unknown[0]!r}", "model.input_streams",
+                          f"use {', '.join(STREAMS)}, each at most once")
+    if not names or len(set(names)) != len(names) or ("rgb" in names and names[0] != "rgb"):
+        raise ConfigError(f"{list(names)} is not a stream list", "model.input_streams",
+                          "name each stream at most once, rgb first when it is used")
+
+
 class InputStreams(nn.Module):
     """Concatenates the named streams along channels: (B, T, 3, H, W) -> (B, T, out_channels, H, W)."""
 
-    def __init__(self, names: Sequence[str] = ("rgb",)):
+    def __init__(self, names: Sequence[str] = ("rgb", "residual")):
         super().__init__()
-        unknown = [n for n in names if n not in STREAMS]
-        if unknown or not names or len(set(names)) != len(names):
-            raise ConfigError(f"{list(names)} is not a stream list", "model.input_streams",
-                              f"name each of {', '.join(STREAMS)} at most once")
+        check_streams(names)
         self.streams = nn.ModuleList(STREAMS[n]() for n in names)
         self.out_channels = sum(s.out_channels for s in self.streams)
 
