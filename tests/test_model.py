@@ -327,7 +327,8 @@ def test_seed_model_forward_backward_on_cpu():
     loss = nn.functional.cross_entropy(model(clip), torch.tensor([0, 1]))
     loss.backward()
     assert torch.isfinite(loss)
-    assert model.encoder.body.stem[0].weight.grad.abs().sum() > 0
+    stem = model.encoder.body.stem[0]  # the default streams [rgb, residual]: a FusedStem
+    assert stem.rgb.weight.grad.abs().sum() > 0 and stem.extra.weight.grad.abs().sum() > 0
     assert model.convlstm.out_channels == 128 and model.head.in_features == 128
 
 

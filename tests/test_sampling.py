@@ -133,4 +133,4 @@ def test_gloo_ranks_with_workers_draw_apart_and_share_rank0_buffers(same_content
                            str(script), str(same_content_root)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count(" ok") == 2
+    assert proc.stdout.count("ok") == 2  # the two ranks print at once: lines may interleave ("rankrank  10  okok")
