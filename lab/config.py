@@ -223,13 +223,7 @@ def _validate(cfg: Config) -> None:
                           "model.convlstm.hidden_channels",
                           "give one positive value, or one per layer of model.convlstm.num_layers")
     streams = cfg.model.input_streams
-    unknown = [s for s in streams if s not in STREAM_NAMES]
-    if unknown:
-        raise ConfigError(f"unknown stream {unknown[0]!r}", "model.input_streams",
-                          f"use {', '.join(STREAM_NAMES)}, each at most once")
-    if not streams or len(set(streams)) != len(streams) or ("rgb" in streams and streams[0] != "rgb"):
-        raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams",
-                          "name each stream at most once, rgb first when it is used")
+    check_streams(streams)
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
         raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",
@@ -244,6 +238,18 @@ def _validate(cfg: Config) -> None:
                           "give [low, high] with 1 <= low <= high <= 100")
     if not (cfg.device in ("cpu", "cuda", "mps", "auto") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"unknown device {cfg.device!r}", "device", "use cpu, cuda, cuda:N, mps or auto")
+
+
+def check_streams(streams: typing.Sequence[str]) -> None:
+    """A ConfigError unless `streams` is a non-empty list of known streams, each once, with rgb first when used
+    (the backbone's first convolution, pretrained or not, reads the first stream)."""
+    unknown = [s for s in streams if s not in STREAM_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown stream {unknown[0]!r}", "model.input_streams",
+                          f"use {', '.join(STREAM_NAMES)}, each at most once")
+    if not streams or len(set(streams)) != len(streams) or ("rgb" in streams and streams[0] != "rgb"):
+        raise ConfigError(f"{list(streams)} is not a stream list", "model.input_streams",
+                          "name each stream at most once, rgb first when it is used")
 
 
 def _pair(value: tuple, key: str) -> tuple:

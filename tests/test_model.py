@@ -362,3 +362,10 @@ def test_meanmax_models_build_and_run_bidirectional(pooling):
     model = build_model(cfg).eval()
     logits, timeline = model(torch.randn(2, 4, 3, 32, 32), with_timeline=True)
     assert logits.shape == (2, 2) and timeline.shape == (2, 4, 2) and model.embed_dim == 16
+
+
+def test_config_knows_every_stream_the_model_implements():
+    from lab.config import STREAM_NAMES
+    from lab.models.encoders import STREAMS
+
+    assert tuple(STREAMS) == STREAM_NAMES

@@ -18,6 +18,7 @@ import torchvision.models as tv
 from torch import Tensor, nn
 from torchvision.models import WeightsEnum
 
+from lab.config import check_streams
 from lab.errors import ConfigError
 
 # ------------------------------------------------------------------------------------------- input streams
@@ -62,18 +63,6 @@ class SecondOrderStream(nn.Module):
 # (B, T, 3, H, W) to (B, T, out_channels, H, W).
 STREAMS: dict[str, Callable[[], nn.Module]] = {"rgb": RGBStream, "residual": ResidualStream,
                                               "residual2": SecondOrderStream}
-
-
-def check_streams(names: Sequence[str]) -> None:
-    """A ConfigError unless `names` is a non-empty list of known streams, each once, with rgb first if present
-    (the backbone's first convolution, pretrained or not, reads the first stream)."""
-    unknown = [n for n in names if n not in STREAMS]
-    if unknown:
-        raise ConfigError(f"unknown stream {unknown[0]!r}", "model.input_streams",
-                          f"use {', '.join(STREAMS)}, each at most once")
-    if not names or len(set(names)) != len(names) or ("rgb" in names and names[0] != "rgb"):
-        raise ConfigError(f"{list(names)} is not a stream list", "model.input_streams",
-                          "name each stream at most once, rgb first when it is used")
 
 
 class InputStreams(nn.Module):
