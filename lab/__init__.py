@@ -30,6 +30,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "PrepareSettings": ("lab.data.prepare.plan", "Settings"),
     "prepare_dataset": ("lab.data.prepare.runner", "run_prepare"),
     "generate_synthetic": ("lab.data.synth", "generate"),
+    **{n: ("lab.data.footage", n) for n in ("FootageSpec", "generate_footage")},
     # models
     **{n: ("lab.models.convlstm", n) for n in ("ConvLSTMCell", "ConvLSTM")},
     **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "FrameClassifier", "build_model")},

@@ -51,6 +51,26 @@ def test_difference_map_locates_the_change():
     assert np.allclose(dmap[2:4, 2:4], 30.0) and dmap.sum() == pytest.approx(30.0 * 4)
 
 
+def test_temporal_contrast_weighs_a_change_in_the_centre_against_the_whole_frame():
+    still = np.zeros((5, 8, 8, 3), np.uint8)
+    centre, edge = still.copy(), still.copy()
+    centre[1::2, 3:5, 3:5] = 40  # the centre half flickers
+    edge[1::2, 0:2, 0:2] = 40  # a corner flickers as much
+    (e_centre, c_centre), (e_edge, c_edge) = analysis.temporal_contrast(centre, 1), analysis.temporal_contrast(edge, 1)
+    assert e_centre == pytest.approx(e_edge) and e_edge > 0  # the same energy ...
+    assert c_centre == pytest.approx(4.0, rel=1e-3) and c_edge == 0.0  # ... but only one is in the centre
+    assert analysis.temporal_contrast(still, 2) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="more than 2 frames"):
+        analysis.temporal_contrast(still[:2], 2)
+
+
+def test_separability_scores_each_family_against_every_real():
+    table = pd.DataFrame({"size": "s", "order": 1, "label": [0, 0, 1, 1, 1, 1],
+                          "family": ["real", "real", "a", "a", "b", "b"], "contrast": [1, 2, 3, 4, 0, 1.5]})
+    auc = analysis.separability(table).loc[("s", 1)]
+    assert auc["a"] == 1.0 and auc["b"] == pytest.approx(0.25) and auc["all"] == pytest.approx(0.625)
+
+
 def test_threshold_sweep_counts():
     sweep = analysis.threshold_sweep([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], thresholds=[0.0, 0.5, 1.0])
     at_half = sweep.set_index("threshold").loc[0.5]
@@ -212,6 +232,8 @@ def test_every_analysis_figure_draws_and_saves(synth_root, tmp_path):
     history = pd.DataFrame({"epoch": [1, 2], "train_loss": [0.7, 0.6], "val_loss": [0.7, 0.65], "train_acc": [0.5, 0.6],
                             "val_acc": [0.5, 0.55], "val_auc": [0.5, 0.6], "lr": [1e-3, 5e-4]})
     ablation = pd.DataFrame({"label": [0, 1], "prob_fake": [0.2, 0.8], "prob_fake_shuffled": [0.6, 0.7]})
+    signal = analysis.signal_by_resolution(ds, {"native": None, "16x16": (16, 16)}, per_class=2)
+    assert set(signal["size"]) == {"native", "16x16"} and set(signal["order"]) == {1, 2} and len(signal) == 4 * 4
     figures = {
         "grid": analysis_plots.plot_frame_grid(samples, frames_per_row=3),
         "energy": analysis_plots.plot_difference_energy(analysis.difference_energy_table(ds, per_class=2)),
@@ -223,6 +245,7 @@ def test_every_analysis_figure_draws_and_saves(synth_root, tmp_path):
         "sweep": analysis_plots.plot_threshold_sweep(analysis.threshold_sweep([0, 1], [0.3, 0.7]), 0.5),
         "ablation": analysis_plots.plot_temporal_ablation({"m": ablation}),
         "breakdown": analysis_plots.plot_breakdown(analysis.breakdown(VIDEOS)),
+        "separability": analysis_plots.plot_separability(analysis.separability(signal)),
     }
     for name, fig in figures.items():
         path = tmp_path / f"{name}.png"

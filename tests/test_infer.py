@@ -90,3 +90,31 @@ def test_per_frame_scores_skip_steps_without_context(loaded, synth_root):
         pred = predict(video, model, cfg.replace(f"sequence.min_context={min_context}"))
         assert pred.frames[:unscored] == [None] * unscored and None not in pred.frames[unscored:]
     assert json.loads(pred.to_json())["frames"][0] is None  # valid JSON: null, not NaN
+
+
+@pytest.mark.parametrize("streams, temporal", [("[rgb]", "convlstm"), ("[rgb,residual]", "convlstm"),
+                                               ("[residual,residual2]", "convlstm"), ("[rgb,residual]", "frame")])
+def test_shared_encoder_scores_equal_per_window_recomputation(tmp_path, write_video, streams, temporal):
+    # Each frame encoded once for all its windows must give what re-running the model per window gives. The
+    # first `context` frames of each window see zeros before the window (residual streams), so they are
+    # re-encoded per window; reusing their shared features instead moves the scores by ~1e-3 (checked).
+    import torch
+
+    from lab.config import load_config
+    from lab.models.classifier import build_model
+
+    cfg = load_config("config/data_config.yaml", "config/demo.yaml", overrides=[
+        f"model.input_streams={streams}", f"model.temporal={temporal}", "model.spatial_pooling=meanmax",
+        "sequence.stride=2", "image.height=32", "image.width=32", "inference.batch_size=3"])
+    torch.manual_seed(0)
+    model = build_model(cfg.model).eval()
+    frames = np.random.default_rng(0).integers(0, 255, (37, 40, 48, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "v.mp4", frames)
+    shared, each = predict(video, model, cfg), predict(video, model, cfg, share_encoder=False)
+    assert [w["start"] for w in shared.windows] == [w["start"] for w in each.windows] and len(shared.windows) == 16
+    window_p = np.array([[w["prob_fake"] for w in p.windows] for p in (shared, each)])
+    assert np.ptp(window_p[1]) > 1e-3  # the windows' scores differ, so equal scores are not a constant
+    assert np.abs(window_p[0] - window_p[1]).max() < 1e-5
+    frame_p = np.array([[np.nan if f is None else f for f in p.frames] for p in (shared, each)])
+    assert np.array_equal(np.isnan(frame_p[0]), np.isnan(frame_p[1]))
+    assert np.nanmax(np.abs(frame_p[0] - frame_p[1])) < 1e-5 and abs(shared.prob_fake - each.prob_fake) < 1e-5

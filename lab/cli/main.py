@@ -18,7 +18,7 @@ from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags
 def cmd_demo(args: argparse.Namespace) -> int:
     from lab.cli.demo import run_demo
 
-    return run_demo(data_root=args.data_root, progress=not args.no_progress)
+    return run_demo(data_root=args.data_root, progress=not args.no_progress, real_footage=not args.no_real_footage)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -178,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_predict, kind="auto")
 
     p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
-    p.add_argument("--data-root", default="data", help="where the synthetic splits go (default data/)")
+    p.add_argument("--data-root", default="data",
+                   help="where the synthetic splits go (default data/); the real-footage set goes in DATA_ROOT/real_footage")
+    p.add_argument("--no-real-footage", action="store_true", help="skip the real-footage rows (about 5 minutes)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_demo)

@@ -1,7 +1,8 @@
 """Score one video file or frame folder: sliding windows, per-window and per-frame P(fake), a verdict.
 
 Frames stream through a ring buffer of one window, so memory is bounded by the window and the batch,
-never by the video's length. The video score comes from the same windows evaluation scores (starts 0,
+never by the video's length. Each frame is encoded once for all the windows that overlap it
+(`lab.inference.shared`); the scores equal re-running the model per window. The video score comes from the same windows evaluation scores (starts 0,
 stride, 2*stride, ...), so `predict` and `test.py --eval` agree; where those windows leave frames without a
 per-frame score (usually the last frames), extra windows are run for per-frame scores only.
 
@@ -25,6 +26,8 @@ from lab.config import Config, SequenceConfig
 from lab.runtime.device import Precision
 from lab.errors import DataError
 from lab.evaluation.evaluate import score_clips
+from lab.inference.shared import encoded_windows, score_encoded
+from lab.runtime.checkpoint import unwrap
 from lab.data.transforms import build_transform
 from lab.data.dataset import window_starts
 from lab.data.video import IMAGE_EXTS, VIDEO_EXTS, is_video, open_item
@@ -96,8 +99,11 @@ def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: in
 
 
 def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float = 0.5,
-            device: torch.device | str = "cpu", precision: Precision | None = None) -> Prediction:
-    """Score a video file or a folder of frames with `model` (built from `cfg`)."""
+            device: torch.device | str = "cpu", precision: Precision | None = None,
+            share_encoder: bool = True) -> Prediction:
+    """Score a video file or a folder of frames with `model` (built from `cfg`). `share_encoder`: encode each frame
+    once for all the windows that overlap it (`lab.inference.shared`; equal scores, less work); False re-runs the
+    whole model per window."""
     path = Path(path)
     if not path.exists():
         raise DataError("not found", path, f"pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
@@ -115,9 +121,12 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     timelines_by_start: dict[int, list[float]] = {}
     batch: list[tuple[int, torch.Tensor]] = []
 
+    shared = share_encoder and num_frames >= seq.length
+    net = unwrap(model)
+
     def flush():
-        clips = torch.stack([clip for _, clip in batch]).to(device)
-        clip_logits, step_logits = score_clips(model, clips, precision)
+        inputs = torch.stack([clip for _, clip in batch]).to(device)
+        clip_logits, step_logits = score_encoded(net, inputs, precision) if shared else score_clips(model, inputs, precision)
         clip_p = clip_logits.softmax(-1)[:, 1].cpu().numpy()
         step_p = step_logits.softmax(-1)[..., 1].cpu().numpy()
         for (start, _), p, steps in zip(batch, clip_p, step_p):
@@ -128,7 +137,11 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     # Each frame is transformed once on arrival (the eval transform is deterministic), then shared by
     # every window that covers it.
     frames = (transform(frame[None])[0] for frame in source.iter_frames())
-    for start, clip in _stream_windows(frames, set(starts) | set(coverage), seq.length, num_frames, path):
+    wanted = set(starts) | set(coverage)
+    windows_in = (encoded_windows(net, frames, wanted, seq.length, num_frames, path, device, precision,
+                                  chunk=max(inf.batch_size, seq.length)) if shared
+                  else _stream_windows(frames, wanted, seq.length, num_frames, path))
+    for start, clip in windows_in:
         batch.append((start, clip))
         if len(batch) == inf.batch_size:
             flush()

@@ -111,6 +111,11 @@ class ClipClassifier(nn.Module):
         return self.encoder(x.flatten(0, 1)).unflatten(0, x.shape[:2])
 
     def forward_features(self, clip: Tensor) -> ClipFeatures:
+        return self.forward_encoded(self.encode(clip))
+
+    def forward_encoded(self, maps: Tensor) -> ClipFeatures:
+        """What `forward_features` does after the encoder: encoder maps (B, T, C_enc, h, w) in. Scoring overlapping
+        windows encodes each frame once and calls this per window (`lab.inference.shared`)."""
         raise NotImplementedError
 
     def forward_head(self, embedding: Tensor) -> Tensor:
@@ -144,7 +149,10 @@ class ConvLSTMClassifier(ClipClassifier):
     def forward_features(self, clip: Tensor, state: Sequence[State | None] | None = None) -> ClipFeatures:
         """clip (B, T, 3, H, W); `state` continues from a previous chunk's `ClipFeatures.state`. Chunks equal one
         whole pass only with `input_streams: [rgb]`: a residual stream restarts at zeros in each chunk."""
-        maps, final = self.convlstm(self.encode(clip), state)  # (B, T, C_out, h, w)
+        return self.forward_encoded(self.encode(clip), state)
+
+    def forward_encoded(self, maps: Tensor, state: Sequence[State | None] | None = None) -> ClipFeatures:
+        maps, final = self.convlstm(maps, state)  # (B, T, C_out, h, w)
         sequence = spatial_pool(maps, self.cfg.spatial_pooling, self.convlstm.num_directions)  # (B, T, D)
         embedding, attention = self.pooling(sequence)
         return ClipFeatures(embedding, sequence, attention, maps, final)
@@ -161,8 +169,7 @@ class FrameClassifier(ClipClassifier):
         super().__init__(cfg)
         self._make_head(self.encoder.out_channels * (2 if cfg.spatial_pooling == "meanmax" else 1))
 
-    def forward_features(self, clip: Tensor) -> ClipFeatures:
-        maps = self.encode(clip)  # (B, T, C_enc, h, w)
+    def forward_encoded(self, maps: Tensor) -> ClipFeatures:
         sequence = spatial_pool(maps, self.cfg.spatial_pooling)  # (B, T, D)
         return ClipFeatures(sequence.mean(dim=1), sequence, None, maps)
 

@@ -28,6 +28,7 @@ class RGBStream(nn.Module):
     """The normalised frames themselves: (B, T, 3, H, W) -> (B, T, 3, H, W)."""
 
     out_channels = 3
+    context = 0  # frames before t that frame t's value depends on
 
     def forward(self, clip: Tensor) -> Tensor:
         return clip
@@ -40,6 +41,7 @@ class ResidualStream(nn.Module):
     """
 
     out_channels = 3
+    context = 1
 
     def forward(self, clip: Tensor) -> Tensor:
         return torch.cat([torch.zeros_like(clip[:, :1]), clip[:, 1:] - clip[:, :-1]], dim=1)
@@ -53,14 +55,15 @@ class SecondOrderStream(nn.Module):
     """
 
     out_channels = 3
+    context = 2
 
     def forward(self, clip: Tensor) -> Tensor:
         second = clip[:, 2:] - 2 * clip[:, 1:-1] + clip[:, :-2]
         return torch.cat([torch.zeros_like(clip[:, :2]), second], dim=1)
 
 
-# A future stream (e.g. optical flow) is one more entry: a module with `out_channels` mapping a clip
-# (B, T, 3, H, W) to (B, T, out_channels, H, W).
+# A future stream (e.g. optical flow) is one more entry: a module with `out_channels` and `context` mapping a
+# clip (B, T, 3, H, W) to (B, T, out_channels, H, W).
 STREAMS: dict[str, Callable[[], nn.Module]] = {"rgb": RGBStream, "residual": ResidualStream,
                                               "residual2": SecondOrderStream}
 
@@ -73,6 +76,9 @@ class InputStreams(nn.Module):
         check_streams(names)
         self.streams = nn.ModuleList(STREAMS[n]() for n in names)
         self.out_channels = sum(s.out_channels for s in self.streams)
+        # Frame t's channels depend on frames t - context .. t of its clip; the first `context` frames of a clip
+        # see fewer (zeros stand in), so only they differ between overlapping windows that share a frame.
+        self.context = max(s.context for s in self.streams)
 
     def forward(self, clip: Tensor) -> Tensor:
         if len(self.streams) == 1:

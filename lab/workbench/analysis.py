@@ -169,6 +169,61 @@ def difference_energy_table(ds: FrameSequenceDataset, per_class: int = 8, max_fr
     return pd.DataFrame(rows)
 
 
+def temporal_contrast(frames: np.ndarray, order: int = 2) -> tuple[float, float]:
+    """(energy, contrast) of uint8 or float frames `(T, H, W, C)`: the mean squared `order`-th frame difference
+    (grey levels^2), and the mean |order-th difference| in the centre half of the frame (each side halved)
+    over the same in the whole frame. The contrast weighs an edit near the centre (where the real-footage set
+    and face crops put it) against the clip's own motion, which moves the whole frame."""
+    grey = np.asarray(frames, dtype=np.float32).mean(axis=-1)
+    if len(grey) <= order:
+        raise ValueError(f"need more than {order} frames for an order-{order} difference, got {len(grey)}")
+    change = np.diff(grey, n=order, axis=0)
+    h, w = grey.shape[1:]
+    centre = np.abs(change[:, h // 4: h - h // 4, w // 4: w - w // 4]).mean()
+    return float(np.square(change).mean()), float(centre / (np.abs(change).mean() + 1e-3))
+
+
+def signal_by_resolution(ds: FrameSequenceDataset, sizes: Mapping[str, tuple[int, int] | None], per_class: int = 16,
+                         max_frames: int | None = None, orders: Sequence[int] = (1, 2)) -> pd.DataFrame:
+    """Where the frame-to-frame signal lives, before and after the model's resize. For up to `per_class` items
+    of each class, one row per item, size and difference order: item, label, class, family, size, order,
+    energy, contrast (`temporal_contrast`). `sizes` maps a label to an (height, width) the frames are resized
+    to, as the model's input is (its centred crop of that aspect, area interpolation), or None for native."""
+    from lab.data.transforms import centred_box
+
+    rows = []
+    for item in sample_items(ds, per_class):
+        native = read_item(ds, item.name, max_frames)
+        for label, size in sizes.items():
+            frames = native
+            if size is not None:
+                top, left, bh, bw = centred_box(size, *native.shape[1:3])
+                frames = np.stack([cv2.resize(f[top:top + bh, left:left + bw], (size[1], size[0]),
+                                              interpolation=cv2.INTER_AREA) for f in native])
+            for order in orders:
+                energy, contrast = temporal_contrast(frames, order)
+                rows.append({"item": item.name, "label": item.label, "class": CLASSES[item.label],
+                             "family": item.family, "size": label, "order": order, "energy": energy,
+                             "contrast": contrast})
+    return pd.DataFrame(rows)
+
+
+def separability(table: pd.DataFrame, value: str = "contrast") -> pd.DataFrame:
+    """ROC-AUC of `value` as a real-vs-fake score, per (size, order): over all fakes, and per fake family
+    (that family's fakes against every real). Rows: (size, order); columns: all, then one per family."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for key, group in table.groupby(["size", "order"], sort=False):
+        reals, fakes = group[group.label == 0], group[group.label == 1]
+        row = {"all": roc_auc_score(group.label, group[value]) if both_classes(group.label) else np.nan}
+        for family, fam in fakes.groupby("family"):
+            both = pd.concat([reals, fam])
+            row[family] = roc_auc_score(both.label, both[value]) if both_classes(both.label) else np.nan
+        out[key] = row
+    return pd.DataFrame(out).T.rename_axis(["size", "order"])
+
+
 def class_balance(labels: Sequence[int], draws: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Windows per class in the data next to what `make_weighted_sampler` draws from it (`draws` samples,
     default one epoch). Index: class; columns: windows, share, sampled, sampled_share."""

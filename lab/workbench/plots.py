@@ -162,3 +162,21 @@ def plot_breakdown(table: pd.DataFrame, title: str = "", save_path=None):
     ax.set(ylim=(0, 1.05), title=title or f"By {table.index.name}")
     ax.legend(fontsize=8, loc="lower right")
     return save_figure(fig, save_path)
+
+
+def plot_separability(table: pd.DataFrame, save_path=None):
+    """A `separability` table as bars: one panel per difference order, groups = all fakes and each family,
+    one bar per frame size; the dashed line is chance."""
+    orders = list(dict.fromkeys(table.index.get_level_values("order")))
+    fig, axes = plt.subplots(1, len(orders), figsize=(6.5 * len(orders), 3.6), squeeze=False)
+    for ax, order in zip(axes[0], orders):
+        part = table.xs(order, level="order")
+        x, width = np.arange(len(part.columns)), 0.8 / len(part)
+        for i, (size, row) in enumerate(part.iterrows()):
+            ax.bar(x + (i - (len(part) - 1) / 2) * width, row.fillna(0).to_numpy(), width=width, label=size)
+        ax.axhline(0.5, ls="--", c="grey", lw=1)
+        ax.set_xticks(x, [str(c).replace("_", "\n") for c in part.columns], fontsize=8)
+        ax.set(ylim=(0.3, 1.0), ylabel="ROC-AUC, real vs fake",
+               title=f"Order-{order} frame difference: centre / whole frame")
+        ax.legend(fontsize=8, title="frame size")
+    return save_figure(fig, save_path)

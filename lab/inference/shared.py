@@ -1,0 +1,89 @@
+"""Score overlapping windows of one video with each frame encoded once.
+
+Windows of `sequence.length` frames every `stride` frames overlap: at stride 4 with T=16 each frame lies in four
+windows, and re-running the whole model per window runs the per-frame CNN encoder four times on it. Here the
+encoder runs once per frame over the video, in chunks, and each window's ConvLSTM (`forward_encoded`) reads
+those shared feature maps.
+
+Exactness: frame t's input channels depend on frames t - c .. t of its window (c = `InputStreams.context`:
+0 for rgb, 1 for residual, 2 for residual2), and a window's first c frames see zeros instead of the frames
+before the window. So a frame's shared features are its "interior" features, computed with the frames before
+it, and each window's first c frames are encoded again for that window. Scores equal per-window
+recomputation up to float rounding (the encoder sees other batch compositions; eval-mode BatchNorm is
+per sample). Memory holds one window of frames and features plus one chunk, whatever the video's length.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from lab.errors import DataError
+from lab.runtime.device import Precision
+
+
+def _encode(net, x: torch.Tensor, device: torch.device, precision: Precision | None) -> torch.Tensor:
+    """(N, C_in, H, W) stream channels -> encoder maps (N, C_enc, h, w), float32, on `device`."""
+    with precision.autocast() if precision is not None else contextlib.nullcontext():
+        return net.encoder(x).float()
+
+
+@torch.no_grad()
+def score_encoded(net, maps: torch.Tensor, precision: Precision | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder maps of a batch of windows (B, T, C_enc, h, w) -> clip logits (B, 2), per-step logits (B, T, 2),
+    as `lab.evaluation.evaluate.score_clips` gives them from the frames."""
+    with precision.autocast() if precision is not None else contextlib.nullcontext():
+        feats = net.forward_encoded(maps)
+        return net.forward_head(feats.embedding).float(), net.forward_head(feats.sequence).float()
+
+
+@torch.no_grad()
+def encoded_windows(net, frames: Iterator[torch.Tensor], wanted: set[int], length: int, num_frames: int,
+                    source: Path, device: torch.device, precision: Precision | None = None,
+                    chunk: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (start, encoder maps (T, C_enc, h, w)) for each start in `wanted`, in order, from one pass over
+    `frames` (normalised (3, H, W) tensors). `net` is an unwrapped `ClipClassifier` in eval mode. Needs
+    num_frames >= length (a padded short item has one window: score it whole)."""
+    context = net.streams.context
+    raw: deque = deque(maxlen=max(length, context + 1))  # the last frames (window heads and interior context)
+    maps: deque = deque(maxlen=length)  # interior maps of the last `length` frames (None where undefined)
+    pending: list[torch.Tensor] = []
+    n = 0
+
+    def flush() -> Iterator[tuple[int, torch.Tensor]]:
+        nonlocal n
+        history = list(raw)[-context:] if context else []
+        seq = torch.stack(history + pending)[None].to(device)  # (1, ctx + k, 3, H, W)
+        chans = net.streams(seq)[0, len(history):]  # interior channels of the pending frames
+        first = n  # global index of pending[0]
+        usable = [i for i in range(len(pending)) if first + i >= context]  # frames with their full context
+        enc = _encode(net, chans[usable], device, precision) if usable else None
+        by_index = dict(zip(usable, enc)) if usable else {}
+        ready = []
+        for i, frame in enumerate(pending):
+            raw.append(frame)
+            maps.append(by_index.get(i))
+            n += 1
+            if n >= length and n - length in wanted:
+                ready.append((n - length, list(raw)[-length:][:context], list(maps)))
+        pending.clear()
+        if not ready:
+            return
+        if context:  # each window's first `context` frames, encoded as that window sees them (zeros before it)
+            heads = net.streams(torch.stack([torch.stack(h) for _, h, _ in ready]).to(device))  # (W, ctx, C_in, H, W)
+            heads = _encode(net, heads.flatten(0, 1), device, precision).unflatten(0, heads.shape[:2])
+        for w, (start, _, window_maps) in enumerate(ready):
+            tail = torch.stack(window_maps[context:])
+            yield start, torch.cat([heads[w], tail]) if context else tail
+
+    for frame in frames:
+        pending.append(frame)
+        if len(pending) == chunk:
+            yield from flush()
+    if pending:
+        yield from flush()
+    if n != num_frames:
+        raise DataError(f"{n} frames decoded where {num_frames} were counted", source, "re-encode the video")
