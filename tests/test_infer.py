@@ -118,3 +118,18 @@ def test_shared_encoder_scores_equal_per_window_recomputation(tmp_path, write_vi
     frame_p = np.array([[np.nan if f is None else f for f in p.frames] for p in (shared, each)])
     assert np.array_equal(np.isnan(frame_p[0]), np.isnan(frame_p[1]))
     assert np.nanmax(np.abs(frame_p[0] - frame_p[1])) < 1e-5 and abs(shared.prob_fake - each.prob_fake) < 1e-5
+
+
+def test_windows_no_longer_than_the_stream_context_are_scored_whole(tmp_path, write_video):
+    # With T=1 and a residual stream every frame of a window is a window head: nothing to share (this crashed).
+    import torch
+
+    from lab.config import load_config
+    from lab.models.classifier import build_model
+
+    cfg = load_config("config/data_config.yaml", "config/demo.yaml", overrides=[
+        "model.input_streams=[rgb,residual]", "sequence.length=1", "sequence.stride=1", "sequence.min_context=1"])
+    torch.manual_seed(0)
+    frames = np.random.default_rng(1).integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    pred = predict(write_video(tmp_path / "v.mp4", frames), build_model(cfg.model).eval(), cfg)
+    assert len(pred.windows) == 5 and all(p is not None for p in pred.frames)

@@ -113,13 +113,13 @@ def _train_variants(variants, configs, root: Path, extra: tuple[str, ...], progr
 def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_dir: str = "checkpoints",
              reports_dir: str = "reports", log_dir: str = "logs", real_footage: bool = True) -> int:
     """The synthetic demo (data in `data_root`), then, unless `real_footage=False`, the real-footage rows
-    (data in `data_root/real_footage`). Writes reports/<run>/ per model and reports/demo/ablation.{md,json}."""
+    (data in `data_root/real_footage_demo`). Writes reports/<run>/ per model and reports/demo/ablation.{md,json}."""
     from lab.cli.commands import test_entry
     from lab.data.outputs import ensure_writable
 
     start = time.perf_counter()
     root = Path(data_root)
-    real = root / "real_footage" if real_footage else None
+    real = root / "real_footage_demo" if real_footage else None
     for folder, what, flag in ((root, "data", "--data-root"), (checkpoint_dir, "checkpoint", "checkpoint_dir"),
                                (log_dir, "log", "log_dir"), (reports_dir, "report", "reports_dir")):
         ensure_writable(folder, what, flag)  # before minutes of training, not after

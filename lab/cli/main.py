@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
     p.add_argument("--data-root", default="data",
-                   help="where the synthetic splits go (default data/); the real-footage set goes in DATA_ROOT/real_footage")
+                   help="where the synthetic splits go (default data/); the real-footage set goes in DATA_ROOT/real_footage_demo")
     p.add_argument("--no-real-footage", action="store_true", help="skip the real-footage rows (about 5 minutes)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--debug", action="store_true")

@@ -2,9 +2,10 @@
 
 Frames stream through a ring buffer of one window, so memory is bounded by the window and the batch,
 never by the video's length. Each frame is encoded once for all the windows that overlap it
-(`lab.inference.shared`); the scores equal re-running the model per window. The video score comes from the same windows evaluation scores (starts 0,
-stride, 2*stride, ...), so `predict` and `test.py --eval` agree; where those windows leave frames without a
-per-frame score (usually the last frames), extra windows are run for per-frame scores only.
+(`lab.inference.shared`); the scores equal re-running the model per window. The video score comes from the
+same windows evaluation scores (starts 0, stride, 2*stride, ...), so `predict` and `test.py --eval` agree;
+where those windows leave frames without a per-frame score (usually the last frames), extra windows are run
+for per-frame scores only.
 
 A per-frame score is P(fake) at that frame from the per-timestep head (trained with the auxiliary loss,
 `training.step_loss_weight`), averaged over the windows covering the frame at a step that has seen at least
@@ -26,7 +27,7 @@ from lab.config import Config, SequenceConfig
 from lab.runtime.device import Precision
 from lab.errors import DataError
 from lab.evaluation.evaluate import score_clips
-from lab.inference.shared import encoded_windows, score_encoded
+from lab.inference.shared import can_share, encoded_windows, score_encoded
 from lab.runtime.checkpoint import unwrap
 from lab.data.transforms import build_transform
 from lab.data.dataset import window_starts
@@ -121,12 +122,13 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     timelines_by_start: dict[int, list[float]] = {}
     batch: list[tuple[int, torch.Tensor]] = []
 
-    shared = share_encoder and num_frames >= seq.length
     net = unwrap(model)
+    shared = share_encoder and num_frames >= seq.length and can_share(net, seq.length)
 
     def flush():
         inputs = torch.stack([clip for _, clip in batch]).to(device)
-        clip_logits, step_logits = score_encoded(net, inputs, precision) if shared else score_clips(model, inputs, precision)
+        scorer = score_encoded if shared else score_clips
+        clip_logits, step_logits = scorer(net if shared else model, inputs, precision)
         clip_p = clip_logits.softmax(-1)[:, 1].cpu().numpy()
         step_p = step_logits.softmax(-1)[..., 1].cpu().numpy()
         for (start, _), p, steps in zip(batch, clip_p, step_p):

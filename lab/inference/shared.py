@@ -9,8 +9,9 @@ Exactness: frame t's input channels depend on frames t - c .. t of its window (c
 0 for rgb, 1 for residual, 2 for residual2), and a window's first c frames see zeros instead of the frames
 before the window. So a frame's shared features are its "interior" features, computed with the frames before
 it, and each window's first c frames are encoded again for that window. Scores equal per-window
-recomputation up to float rounding (the encoder sees other batch compositions; eval-mode BatchNorm is
-per sample). Memory holds one window of frames and features plus one chunk, whatever the video's length.
+recomputation up to float rounding in fp32 (the encoder sees other batch compositions; eval-mode BatchNorm is
+per sample); under bf16/fp16 autocast the rounding is that precision's. Memory holds one window of frames and
+maps, one chunk of frames and the heads of the windows that chunk completes, whatever the video's length.
 """
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ def _encode(net, x: torch.Tensor, device: torch.device, precision: Precision | N
     """(N, C_in, H, W) stream channels -> encoder maps (N, C_enc, h, w), float32, on `device`."""
     with precision.autocast() if precision is not None else contextlib.nullcontext():
         return net.encoder(x).float()
+
+
+def can_share(net, length: int) -> bool:
+    """Whether `net` (unwrapped) can score windows from shared encoder maps: a `ClipClassifier` subclass with its
+    own `forward_encoded`, and windows longer than its streams' context (else no frame of a window is shared)."""
+    from lab.models.classifier import ClipClassifier  # models sit below inference; keep the import light
+
+    return (isinstance(net, ClipClassifier) and type(net).forward_encoded is not ClipClassifier.forward_encoded
+            and length > net.streams.context)
 
 
 @torch.no_grad()

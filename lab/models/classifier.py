@@ -87,8 +87,9 @@ class ClipFeatures:
 class ClipClassifier(nn.Module):
     """Shared by every temporal model: input streams + per-frame encoder in, dropout + linear head out.
 
-    Subclasses set `embed_dim` and `head` and implement `forward_features`. All take (B, T, 3, H, W)
-    normalised frames and return (B, num_classes) logits.
+    Subclasses set `embed_dim` and `head` and implement `forward_encoded` (everything after the per-frame encoder;
+    `forward_features` = encode + forward_encoded). All take (B, T, 3, H, W) normalised frames and return
+    (B, num_classes) logits.
     """
 
     embed_dim: int

@@ -34,6 +34,17 @@ def load_splits(data_dir: str | Path, cfg: Config, splits: Sequence[str] = SPLIT
     return {s: build_dataset(root / s, cfg.sequence, cfg.image, cfg.augmentation, train=False) for s in splits}
 
 
+def ensure_real_footage(data_dir: str | Path, items: Sequence[int] = (64, 16, 24)) -> int:
+    """Write the real-footage development set (`lab synth --real-footage`) into `data_dir` with `items` per class
+    for train, val and test, unless `data_dir` exists. Returns how many items were written (0: it was there)."""
+    from lab.data.footage import FootageSpec, generate_footage
+
+    if Path(data_dir).exists():
+        return 0
+    train, val, test = items
+    return len(generate_footage(data_dir, FootageSpec(train=train, val=val, test=test)))
+
+
 def _storage(name: str) -> str:
     return Path(name).suffix.lstrip(".").lower() if is_video(name) else "frames"
 

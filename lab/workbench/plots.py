@@ -176,7 +176,7 @@ def plot_separability(table: pd.DataFrame, save_path=None):
             ax.bar(x + (i - (len(part) - 1) / 2) * width, row.fillna(0).to_numpy(), width=width, label=size)
         ax.axhline(0.5, ls="--", c="grey", lw=1)
         ax.set_xticks(x, [str(c).replace("_", "\n") for c in part.columns], fontsize=8)
-        ax.set(ylim=(0.3, 1.0), ylabel="ROC-AUC, real vs fake",
+        ax.set(ylim=(0, 1.0), ylabel="ROC-AUC, real vs fake",
                title=f"Order-{order} frame difference: centre / whole frame")
         ax.legend(fontsize=8, title="frame size")
     return save_figure(fig, save_path)

@@ -1,5 +1,5 @@
 """usage: sweep.py NAME DATAROOT OUTDIR [overrides...]: fit config/cpu_real.yaml (+ overrides) on DATAROOT.
-Prints one line per epoch (fit's own). eval.py scores the best checkpoint afterwards (so a timeout loses nothing)."""
+Prints one line per epoch (fit's own). evalall.py scores the best checkpoint afterwards (so a timeout loses nothing)."""
 import sys
 import time
 from pathlib import Path
