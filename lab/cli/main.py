@@ -21,6 +21,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(data_root=args.data_root, progress=not args.no_progress, real_footage=not args.no_real_footage)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from lab.data.outputs import ensure_writable
+    from lab.inference.export import export_onnx
+
+    checkpoint, out = args.onnx
+    ensure_writable(Path(out).parent, "ONNX output", "--onnx")
+    result = export_onnx(checkpoint, out, overwrite=args.overwrite)
+    print(f"wrote {result.path}: input clips {list(result.input_shape)}, outputs logits and step_logits, "
+          f"opset {result.opset}; onnxruntime matches PyTorch within {result.max_abs_diff:.1e}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from lab.cli.bench import format_table, run_bench
     from lab.data.outputs import ensure_writable
@@ -189,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p)
     add_common_flags(p)
     p.set_defaults(fn=cmd_summary)
+
+    p = sub.add_parser("export", help="export a checkpoint's model to ONNX (fixed T, dynamic batch), checked with onnxruntime")
+    p.add_argument("--onnx", nargs=2, metavar=("CHECKPOINT", "OUT"), required=True,
+                   help="the checkpoint to export and the .onnx file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("bench", help="time fast paths against their baselines side by side; write reports/bench/")
     p.add_argument("--quick", action="store_true", help="tiny sizes, under a minute: a smoke run, not a measurement")

@@ -1,0 +1,100 @@
+"""`lab export --onnx CHECKPOINT OUT.onnx`: the checkpoint's model as ONNX, checked against PyTorch.
+
+The graph takes `clips` (B, T, 3, H, W): normalised frames at the checkpoint's `sequence.length` and
+`image` size, B dynamic. It returns `logits` (B, 2) and `step_logits` (B, T, 2) (P(fake) = softmax[..., 1],
+per clip and per step). The ConvLSTM's loop over T is unrolled, so T is fixed. Exported with
+`torch.onnx.export(dynamo=True)`; the model's config, threshold and input normalisation travel in the ONNX
+metadata, so the file describes itself. After writing, onnxruntime scores random clips at two batch sizes and
+the export fails unless every logit matches PyTorch within `tolerance`.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.config import to_dict
+from lab.errors import LabError, StorageError
+from lab.runtime.checkpoint import atomic_write, load_model
+
+
+class ExportError(LabError):
+    """The exported graph does not reproduce the model."""
+
+
+class _WithTimeline(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(clips, with_timeline=True)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    input_shape: tuple[int | str, ...]  # ("batch", T, 3, H, W)
+    max_abs_diff: float  # onnxruntime against PyTorch, over both outputs and the checked batch sizes
+    opset: int
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = False,
+                tolerance: float = 1e-4, check_batches: tuple[int, ...] = (1, 3)) -> ExportResult:
+    """Export `checkpoint`'s model to `out` (written atomically) and check it with onnxruntime."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise StorageError("the output file exists", out, "choose another path, or pass --overwrite to replace it")
+    if out.suffix != ".onnx":
+        raise StorageError("the output is not an .onnx file", out, "give a path ending in .onnx")
+    model, cfg, ckpt = load_model(checkpoint)  # CPU, fp32, eval mode
+    net = _WithTimeline(model).eval()
+    shape = (cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
+    example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates each stage on stdout
+        program = torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes=({0: batch},),
+                                    input_names=["clips"], output_names=["logits", "step_logits"])
+    proto = program.model_proto
+    meta = {"convlstm_lab.config": json.dumps(to_dict(cfg)), "convlstm_lab.threshold": str(ckpt.get("threshold", 0.5)),
+            "convlstm_lab.input": "clips (batch, T, 3, H, W): RGB in [0, 1], normalised with config "
+                                  "augmentation.normalize (mean, std), centred crop of the input's aspect, resized"}
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    atomic_write(out, lambda fh: fh.write(proto.SerializeToString()))
+    try:
+        diff = _check(out, model, shape, check_batches)
+    except Exception:
+        out.unlink(missing_ok=True)
+        raise
+    if not diff <= tolerance:
+        out.unlink(missing_ok=True)
+        raise ExportError(f"onnxruntime differs from PyTorch by {diff:.2e}, more than {tolerance:.0e}", out,
+                          "report it with the checkpoint's config; the file was removed")
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    return ExportResult(out, ("batch", *shape), diff, opset)
+
+
+def _check(path: Path, model: nn.Module, shape: tuple[int, ...], batches: tuple[int, ...]) -> float:
+    """Largest |onnxruntime - PyTorch| over both outputs, for random clips at each batch size."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for b in batches:
+        clips = torch.randn(b, *shape, generator=torch.Generator().manual_seed(b))
+        with torch.no_grad():
+            ref = [t.numpy() for t in model(clips, with_timeline=True)]
+        got = session.run(["logits", "step_logits"], {"clips": clips.numpy()})
+        worst = max(worst, *(float(np.abs(g - r).max()) for g, r in zip(got, ref)))
+    return worst

@@ -1,0 +1,54 @@
+"""`lab export --onnx`: the exported graph reproduces the model in onnxruntime, describes itself, and bad input
+gets one line."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from lab.cli.main import main as lab_main
+from lab.inference import export as export_module
+from lab.inference.export import ExportError, export_onnx
+from lab.runtime.checkpoint import load_model
+from test_bad_input import assert_contract, call
+
+
+def test_onnx_export_matches_pytorch_at_any_batch_size_and_describes_itself(tiny_checkpoint, tmp_path):
+    result = export_onnx(tiny_checkpoint, tmp_path / "m.onnx")
+    assert result.max_abs_diff < 1e-4 and result.input_shape[0] == "batch"
+
+    # An independent check at a batch size the export never saw: both outputs, against eager PyTorch.
+    model, cfg, ckpt = load_model(tiny_checkpoint)
+    clips = torch.randn(5, *result.input_shape[1:], generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        logits, steps = model(clips, with_timeline=True)
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    got_logits, got_steps = session.run(["logits", "step_logits"], {"clips": clips.numpy()})
+    assert got_logits.shape == (5, 2) and got_steps.shape == (5, cfg.sequence.length, 2)
+    assert np.abs(got_logits - logits.numpy()).max() < 1e-4 and np.abs(got_steps - steps.numpy()).max() < 1e-4
+    assert np.ptp(got_logits[:, 1]) > 1e-4  # different clips, different scores: not a constant graph
+
+    meta = {p.key: p.value for p in onnx.load(str(result.path)).metadata_props}
+    assert json.loads(meta["convlstm_lab.config"])["sequence"]["length"] == cfg.sequence.length
+    assert float(meta["convlstm_lab.threshold"]) == pytest.approx(ckpt["threshold"])
+
+
+def test_an_export_that_does_not_match_is_refused_and_removed(tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_check", lambda *a, **k: 0.5)
+    with pytest.raises(ExportError, match="differs from PyTorch by 5.00e-01"):
+        export_onnx(tiny_checkpoint, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_cli_writes_once_and_gives_one_line_errors(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    code, stdout, _ = call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, out)
+    assert code == 0 and out.is_file() and "onnxruntime matches PyTorch" in stdout
+    assert_contract(call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, out), "the output file exists",
+                    "--overwrite")
+    assert_contract(call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, tmp_path / "m.bin"),
+                    "not an .onnx file")
+    assert_contract(call(capsys, lab_main, "export", "--onnx", tmp_path / "none.pth", tmp_path / "n.onnx"),
+                    "checkpoint not found", "none.pth")
