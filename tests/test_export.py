@@ -35,11 +35,15 @@ def test_onnx_export_matches_pytorch_at_any_batch_size_and_describes_itself(tiny
     assert float(meta["convlstm_lab.threshold"]) == pytest.approx(ckpt["threshold"])
 
 
-def test_an_export_that_does_not_match_is_refused_and_removed(tiny_checkpoint, tmp_path, monkeypatch):
+def test_an_export_that_does_not_match_writes_nothing_and_keeps_the_old_file(tiny_checkpoint, tmp_path, monkeypatch):
+    (tmp_path / "m.onnx").write_bytes(b"the previous, good export")
     monkeypatch.setattr(export_module, "_check", lambda *a, **k: 0.5)
     with pytest.raises(ExportError, match="differs from PyTorch by 5.00e-01"):
-        export_onnx(tiny_checkpoint, tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
+        export_onnx(tiny_checkpoint, tmp_path / "m.onnx", overwrite=True)
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_onnx(tiny_checkpoint, tmp_path / "sub" / "n.onnx")
+    assert (tmp_path / "m.onnx").read_bytes() == b"the previous, good export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temp file, no new folder
 
 
 def test_export_cli_writes_once_and_gives_one_line_errors(tiny_checkpoint, tmp_path, capsys):
@@ -50,5 +54,21 @@ def test_export_cli_writes_once_and_gives_one_line_errors(tiny_checkpoint, tmp_p
                     "--overwrite")
     assert_contract(call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, tmp_path / "m.bin"),
                     "not an .onnx file")
-    assert_contract(call(capsys, lab_main, "export", "--onnx", tmp_path / "none.pth", tmp_path / "n.onnx"),
+    assert_contract(call(capsys, lab_main, "export", "--onnx", tmp_path / "none.pth", tmp_path / "new" / "n.onnx"),
                     "checkpoint not found", "none.pth")
+    assert not (tmp_path / "new").exists()  # nothing is created for a failed export
+    (tmp_path / "folder.onnx").mkdir()
+    assert_contract(call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, tmp_path / "folder.onnx",
+                         "--overwrite"), "the output is a folder")
+
+
+def test_an_exporter_failure_is_one_line_naming_the_checkpoint(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    def fail(*args, **kwargs):
+        print("[torch.onnx] Obtain model graph ... failed")  # the exporter's narration, kept for --debug
+        raise RuntimeError("Could not guard on data-dependent expression\nmore detail")
+
+    monkeypatch.setattr(torch.onnx, "export", fail)
+    result = call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, tmp_path / "m.onnx")
+    assert_contract(result, "could not be exported to ONNX: Could not guard on data-dependent expression",
+                    "--debug")
+    assert "Obtain model graph" not in result[1] + result[2] and not (tmp_path / "m.onnx").exists()

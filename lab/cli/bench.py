@@ -343,7 +343,7 @@ def bench_onnx(sizes: Sizes, work: Path) -> list[dict]:
     demo model and the seed model (random weights: speed does not depend on them), one clip per call."""
     import onnxruntime as ort
 
-    from lab.inference.export import export_onnx
+    from lab.inference.export import export_onnx, ort_session
     from lab.runtime.checkpoint import load_model, save_checkpoint
 
     rows = []
@@ -356,7 +356,7 @@ def bench_onnx(sizes: Sizes, work: Path) -> list[dict]:
         path = save_checkpoint(build_model(cfg.model).eval(), None, 0, work / f"{name}.pth", config=cfg)
         exported = export_onnx(path, work / f"{name}.onnx", overwrite=True)
         model = load_model(path)[0]
-        session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
+        session = ort_session(exported.path)
         clip = torch.randn(1, *exported.input_shape[1:])
 
         def eager() -> None:

@@ -3,16 +3,16 @@
 The graph takes `clips` (B, T, 3, H, W): normalised frames at the checkpoint's `sequence.length` and
 `image` size, B dynamic. It returns `logits` (B, 2) and `step_logits` (B, T, 2) (P(fake) = softmax[..., 1],
 per clip and per step). The ConvLSTM's loop over T is unrolled, so T is fixed. Exported with
-`torch.onnx.export(dynamo=True)`; the model's config, threshold and input normalisation travel in the ONNX
-metadata, so the file describes itself. After writing, onnxruntime scores random clips at two batch sizes and
-the export fails unless every logit matches PyTorch within `tolerance`.
+`torch.onnx.export(dynamo=True)`; the model's config (less its data paths), threshold and input normalisation
+travel in the ONNX metadata, so the file describes itself. Before anything is written, onnxruntime scores random
+clips at two batch sizes, and the export fails unless every logit matches PyTorch within `tolerance`. The graph
+is fp32 (the checkpoint's threshold was chosen under the training precision, bf16 autocast on a GPU).
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,48 +48,69 @@ class ExportResult:
 
 def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = False,
                 tolerance: float = 1e-4, check_batches: tuple[int, ...] = (1, 3)) -> ExportResult:
-    """Export `checkpoint`'s model to `out` (written atomically) and check it with onnxruntime."""
+    """Export `checkpoint`'s model, check it with onnxruntime, and only then write `out` (atomically): a failed
+    export or check leaves whatever was at `out` untouched."""
+    from lab.data.outputs import ensure_writable
+
     out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise StorageError("the output is not an .onnx file", out, "give a path ending in .onnx")
+    if out.is_dir():
+        raise StorageError("the output is a folder", out, "give a file path ending in .onnx")
     if out.exists() and not overwrite:
         raise StorageError("the output file exists", out, "choose another path, or pass --overwrite to replace it")
-    if out.suffix != ".onnx":
-        raise StorageError("the output is not an .onnx file", out, "give a path ending in .onnx")
     model, cfg, ckpt = load_model(checkpoint)  # CPU, fp32, eval mode
     net = _WithTimeline(model).eval()
     shape = (cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates each stage on stdout
-        program = torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes=({0: batch},),
-                                    input_names=["clips"], output_names=["logits", "step_logits"])
+    narration = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(narration):  # the exporter narrates each stage on stdout
+            program = torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes=({0: batch},),
+                                        input_names=["clips"], output_names=["logits", "step_logits"])
+    except Exception as exc:
+        exc.add_note(narration.getvalue())  # shown with --debug: which torch.export attempts failed, and why
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ExportError(f"the model could not be exported to ONNX: {first}", checkpoint,
+                          "rerun with --debug for the exporter's log") from exc
     proto = program.model_proto
-    meta = {"convlstm_lab.config": json.dumps(to_dict(cfg)), "convlstm_lab.threshold": str(ckpt.get("threshold", 0.5)),
+    config = {k: v for k, v in to_dict(cfg).items() if k != "data"}  # not the training machine's paths
+    meta = {"convlstm_lab.config": json.dumps(config), "convlstm_lab.threshold": str(ckpt.get("threshold", 0.5)),
             "convlstm_lab.input": "clips (batch, T, 3, H, W): RGB in [0, 1], normalised with config "
                                   "augmentation.normalize (mean, std), centred crop of the input's aspect, resized"}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    atomic_write(out, lambda fh: fh.write(proto.SerializeToString()))
+    data = proto.SerializeToString()
     try:
-        diff = _check(out, model, shape, check_batches)
-    except Exception:
-        out.unlink(missing_ok=True)
-        raise
+        diff = _check(data, model, shape, check_batches)
+    except Exception as exc:
+        raise ExportError(f"onnxruntime could not run the exported graph: {str(exc).strip()[:200]}", checkpoint,
+                          "rerun with --debug and report it with the checkpoint's config") from exc
     if not diff <= tolerance:
-        out.unlink(missing_ok=True)
-        raise ExportError(f"onnxruntime differs from PyTorch by {diff:.2e}, more than {tolerance:.0e}", out,
-                          "report it with the checkpoint's config; the file was removed")
+        raise ExportError(f"onnxruntime differs from PyTorch by {diff:.2e}, more than {tolerance:.0e}", checkpoint,
+                          "nothing was written; report it with the checkpoint's config")
+    ensure_writable(out.parent, "ONNX output", "--onnx")
+    atomic_write(out, lambda fh: fh.write(data))
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return ExportResult(out, ("batch", *shape), diff, opset)
 
 
-def _check(path: Path, model: nn.Module, shape: tuple[int, ...], batches: tuple[int, ...]) -> float:
-    """Largest |onnxruntime - PyTorch| over both outputs, for random clips at each batch size."""
+def ort_session(model: bytes | str | Path):
+    """An onnxruntime CPU session with as many intra-op threads as torch uses (the CPUs this process may use)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads leave the cores
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def _check(model_bytes: bytes, model: nn.Module, shape: tuple[int, ...], batches: tuple[int, ...]) -> float:
+    """Largest |onnxruntime - PyTorch| over both outputs, for random clips at each batch size."""
+    session = ort_session(model_bytes)
     worst = 0.0
     for b in batches:
         clips = torch.randn(b, *shape, generator=torch.Generator().manual_seed(b))
