@@ -64,6 +64,28 @@ def test_evaluate_split_and_report(tiny_checkpoint, synth_root, tmp_path):
     assert metrics["checkpoint"] == str(tiny_checkpoint) and "roc_auc" in metrics["clip"]
     text = report.read_text()
     assert "![roc.png](roc.png)" in text and "sequence:" in text
+    # group-wise results from the split's manifest: in metrics.json, per_item.csv and the report
+    assert {"family", "format", "source"} <= set(metrics["groups"]) and "source" in per_item.columns
+    formats = metrics["groups"]["format"]
+    assert sum(m["n_real"] + m["n_fake"] for m in formats.values()) == 6
+    assert "## By format" in text
+
+
+def test_group_metrics_score_each_group_and_one_class_groups_against_the_other_class():
+    from lab.evaluation.groups import all_groups, group_columns, group_metrics
+
+    videos = pd.DataFrame({"item": list("abcdefgh"), "label": [0, 0, 0, 0, 1, 1, 1, 1],
+                           "family": ["real"] * 4 + ["warp", "warp", "blend", "blend"],
+                           "format": ["mp4", "png"] * 4, "frames": ["16"] * 8,
+                           "score": [0.1, 0.6, 0.2, 0.3, 0.9, 0.7, 0.15, 0.8]})
+    assert group_columns(videos) == ["family", "format"]  # frames has one value: not a grouping
+    family = group_metrics(videos, "family", threshold=0.5)
+    assert family.loc["warp", "roc_auc"] == 1.0 and family.loc["warp", "fake_recall"] == 1.0  # against all reals
+    assert family.loc["blend", "roc_auc"] == pytest.approx(5 / 8) and family.loc["blend", "fake_recall"] == 0.5
+    assert family.loc["real", "real_fpr"] == 0.25 and np.isnan(family.loc["real", "fake_recall"])
+    fmt = group_metrics(videos, "format", threshold=0.5)  # both classes in each: scored within the group
+    assert fmt.loc["mp4", "roc_auc"] == pytest.approx(0.75) and fmt.loc["png", "roc_auc"] == 1.0
+    assert fmt.loc["png", "real_fpr"] == 0.5 and set(all_groups(videos, 0.5)) == {"family", "format"}
 
 
 def test_frame_scores_average_the_windows_covering_each_frame():

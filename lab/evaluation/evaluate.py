@@ -22,6 +22,7 @@ from lab.config import Config
 from lab.data.dataset import build_dataset
 from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
+from lab.evaluation.groups import all_groups, attach_manifest
 from lab.evaluation.metrics import binary_metrics, both_classes
 
 
@@ -132,9 +133,10 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
         metrics["video"][strategy] = binary_metrics(videos["label"], videos["score"],
                                                     decision_threshold(strategy, threshold))
     chosen = cfg.inference.aggregation
-    videos = videos_by[chosen]
+    videos = attach_manifest(videos_by[chosen], data_dir)  # source, format, severity, ... where a manifest has them
     if both_classes(videos["label"]):
         metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
+        metrics["groups"] = all_groups(videos, decision_threshold(chosen, threshold))
     metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
                     "n_windows": len(windows), "n_videos": len(videos)})
     return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline})

@@ -83,8 +83,15 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
                   "| family | fakes | ROC-AUC | recall |", "|---|---|---|---|"]
         lines += [f"| {f} | {int(m['n_fake'])} | {_fmt(m['roc_auc'])} | {_fmt(m['recall'])} |"
                   for f, m in ev.metrics["per_family"].items()]
+    for column, groups in ev.metrics.get("groups", {}).items():
+        if column == "family":
+            continue  # the table above
+        lines += ["", f"## By {column} (a one-class group is scored against every video of the other class)", "",
+                  f"| {column} | reals | fakes | ROC-AUC | AP | fake recall | real FPR |", "|---" * 7 + "|"]
+        lines += [f"| {value} | {int(m['n_real'])} | {int(m['n_fake'])} | {_fmt(m['roc_auc'])} | {_fmt(m['ap'])} | "
+                  f"{_fmt(m['fake_recall'])} | {_fmt(m['real_fpr'])} |" for value, m in groups.items()]
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures] + [
-        "", "## Files", "", "- `per_item.csv`: every video with its true label, score, prediction and window scores",
+        "", "## Files", "", "- `per_item.csv`: every video with its true label, score, prediction, window scores and its manifest columns",
         "- `per_window.csv`: every window with its start frame, P(fake) and per-timestep timeline", "",
         "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
     path = _write_text(out / "report.md", "\n".join(lines))

@@ -16,10 +16,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from lab.config import Config
-from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, read_manifest
+from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler
 from lab.data.video import FrameSource, is_video
 from lab.evaluation.aggregate import frame_scores
 from lab.evaluation.evaluate import score_clips
+from lab.evaluation.groups import attach_manifest  # noqa: F401  (re-exported: the notebooks call analysis.attach_manifest)
 from lab.evaluation.metrics import binary_metrics, both_classes
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -308,23 +309,6 @@ def best_f1_threshold(val_labels: Sequence[int], val_scores: Sequence[float], la
     rows = {"validation (chosen here)": sweep.loc[sweep["f1"].idxmax()],
             "evaluated split (applied)": threshold_sweep(labels, scores, [chosen]).iloc[0]}
     return pd.DataFrame(rows).T
-
-
-def attach_manifest(videos: pd.DataFrame, data_dir: str | Path) -> pd.DataFrame:
-    """`videos` plus the columns of `data_dir/manifest.csv` it lacks (e.g. source, format), matched by item;
-    unchanged when there is no manifest. Items missing from the manifest get NaN there."""
-    manifest = read_manifest(Path(data_dir))
-    if manifest is None:
-        return videos.copy()
-    out = videos.copy()
-    extra = sorted({key for row in manifest.values() for key in row} - set(out.columns) - {"item"})
-    for key in extra:
-        values = []
-        for item in out["item"]:
-            row = manifest.get(item) or (manifest.get(str(Path(item).with_suffix(""))) if is_video(item) else None)
-            values.append(row.get(key) if row else np.nan)
-        out[key] = values
-    return out
 
 
 def breakdown(videos: pd.DataFrame, by: str = "family", threshold: float = 0.5) -> pd.DataFrame:
