@@ -31,7 +31,9 @@ class DataConfig:
     train_dir: str = "data/train"
     val_dir: str = "data/val"
     test_dir: str = "data/test"
-    num_workers: int = 0  # DataLoader worker processes; 0 decodes in the main process
+    # DataLoader worker processes; 0 decodes in the main process; "auto": from the CPUs this process may use
+    # (lab.data.dataset.resolve_num_workers)
+    num_workers: int | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def _validate(cfg: Config) -> None:
         if flat[key] <= 0:
             raise ConfigError(f"{flat[key]!r} is not a positive number", key, "give a value > 0")
     for key in _NON_NEGATIVE:
-        if flat[key] < 0:
+        if isinstance(flat[key], (int, float)) and flat[key] < 0:  # "auto" (num_workers) is a word
             raise ConfigError(f"{flat[key]!r} is negative", key, "give a value >= 0")
     for key in _UNIT_INTERVAL:
         if not 0.0 <= flat[key] < 1.0:
@@ -308,7 +310,15 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         args = [a for a in get_args(tp) if a is not type(None)]
         if value is None and len(args) < len(get_args(tp)):
             return None
-        return _coerce(args[0], value, path)
+        if len(args) == 1:
+            return _coerce(args[0], value, path)
+        for arg in args:  # the first alternative that takes the value
+            try:
+                return _coerce(arg, value, path)
+            except ConfigError:
+                pass
+        names = " or ".join(repr(get_args(a)[0]) if get_origin(a) is Literal else a.__name__ for a in args)
+        raise ConfigError(f"{value!r} is not allowed", path, f"give {names}")
     if origin is tuple:
         item_type = get_args(tp)[0]
         items = value if isinstance(value, (list, tuple)) else [value]

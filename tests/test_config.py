@@ -125,3 +125,17 @@ def test_bad_files(tmp_path):
     (tmp_path / "loop.yaml").write_text("defaults: [loop.yaml]\n")
     with pytest.raises(ConfigError, match="includes itself"):
         load_config(tmp_path / "loop.yaml")
+
+
+def test_num_workers_takes_a_count_or_auto():
+    from lab.data.dataset import resolve_num_workers
+
+    assert load_config(*SEED_FILES, overrides=["data.num_workers=auto"]).data.num_workers == "auto"
+    assert load_config(*SEED_FILES, overrides=["data.num_workers=3"]).data.num_workers == 3
+    for bad, message in (("-1", "is negative"), ("many", "give int or 'auto'"), ("1.5", "give int or 'auto'")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(*SEED_FILES, overrides=[f"data.num_workers={bad}"])
+    # auto (the default): none on up to 2 CPUs (measured: the step needs both), else half the CPUs, at most 8
+    assert load_config(*SEED_FILES).data.num_workers == "auto"
+    assert [resolve_num_workers("auto", cpus=n) for n in (1, 2, 3, 16, 64)] == [0, 0, 1, 8, 8]
+    assert resolve_num_workers(5, cpus=2) == 5 and resolve_num_workers("auto") >= 0

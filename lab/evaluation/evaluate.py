@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from lab.evaluation.aggregate import STRATEGIES, decision_threshold, video_score
 from lab.runtime.checkpoint import unwrap
 from lab.config import Config
-from lab.data.dataset import build_dataset
+from lab.data.dataset import build_dataset, resolve_num_workers
 from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
 from lab.evaluation.groups import all_groups, attach_manifest
@@ -118,7 +118,8 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
                    threshold: float, precision: Precision | None = None, progress: bool = True) -> Evaluation:
     """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics."""
     ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
-    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False, num_workers=cfg.data.num_workers)
+    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
+                        num_workers=resolve_num_workers(cfg.data.num_workers))
     scored = score_loader(model, loader, device, precision, progress=progress)
     windows = ds.metadata().reset_index(drop=True)
     windows["prob_fake"] = scored.probs

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from lab.runtime.checkpoint import atomic_copy, atomic_write, remove_stale_temps, rng_state, save_checkpoint
 from lab.config import Config, flatten, to_dict
-from lab.data.dataset import build_dataset, make_weighted_sampler
+from lab.data.dataset import build_dataset, make_weighted_sampler, resolve_num_workers
 from lab.data.outputs import claim_run_folders
 from lab.data.sampling import EpochSampler, SeededSamples, step_seed
 from lab.runtime.device import Precision, prepare_model, resolve_device
@@ -98,8 +98,9 @@ def _loaders(cfg: Config, info: DistInfo, device: torch.device):
         sampler = make_weighted_sampler(train_ds.labels, num_samples=n)
     else:
         sampler = torch.utils.data.DistributedSampler(train_ds, seed=cfg.seed) if info.enabled else None
-    common = dict(batch_size=cfg.training.batch_size, num_workers=cfg.data.num_workers,
-                  pin_memory=device.type == "cuda", persistent_workers=cfg.data.num_workers > 0)
+    workers = resolve_num_workers(cfg.data.num_workers)
+    common = dict(batch_size=cfg.training.batch_size, num_workers=workers,
+                  pin_memory=device.type == "cuda", persistent_workers=workers > 0)
     if len(val_ds) < info.world_size:
         raise DataError(f"{len(val_ds)} validation windows is fewer than the {info.world_size} training processes",
                         cfg.data.val_dir, "add validation items or start fewer processes")

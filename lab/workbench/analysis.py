@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lab.config import Config
-from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler
+from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, resolve_num_workers
 from lab.data.video import FrameSource, is_video
 from lab.evaluation.aggregate import frame_scores
 from lab.evaluation.evaluate import score_clips
@@ -358,7 +358,8 @@ def temporal_ablation(model: torch.nn.Module, cfg: Config, data_dir: str | Path,
     order moves when the order is destroyed; the frame-only baseline must not move at all."""
     device = torch.device(device)
     ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
-    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False, num_workers=cfg.data.num_workers)
+    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
+                        num_workers=resolve_num_workers(cfg.data.num_workers))
     generator = torch.Generator().manual_seed(seed)
     model.eval()
     original, shuffled = [], []
