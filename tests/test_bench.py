@@ -27,7 +27,23 @@ def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch)
 
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved["quick"] is True and len(saved["rows"]) == len(table)
+    keyed = table.dropna(subset=["key"])
+    assert set(saved["ratios"]) == set(keyed["key"])  # one flat number per headline key, the worst of its rows
+    for key, value in saved["ratios"].items():
+        assert value in set(keyed[keyed["key"] == key]["ratio"])
     assert {"torch", "cpu_count", "devices"} <= set(saved["machine"])
     md = (tmp_path / "bench.md").read_text()
     assert all(case in md for case in expected)
     assert all(case in format_table(table) for case in expected)
+
+
+def test_headline_ratios_keep_the_worst_row_per_key():
+    from lab.cli.bench import _row, headline_ratios
+    import pandas as pd
+
+    rows = [_row("c", "7x7", "cpu", "a", "b", "ms", 30.0, 10.0, key="speed"),  # 3.0x
+            _row("c", "56x56", "cpu", "a", "b", "ms", 12.0, 10.0, key="speed"),  # 1.2x: the worst speed-up
+            _row("m", "short", "cpu", "a", "b", "MiB", 100.0, 110.0, "b / a", key="growth"),  # 1.1
+            _row("m", "long", "cpu", "a", "b", "MiB", 100.0, 150.0, "b / a", key="growth"),  # 1.5: the worst growth
+            _row("x", "", "cpu", "a", "b", "ms", 1.0, 2.0)]  # no key: not a headline
+    assert headline_ratios(pd.DataFrame(rows)) == pytest.approx({"speed": 1.2, "growth": 1.5})

@@ -43,8 +43,10 @@ from lab.data.synth import SynthSpec, generate, render_video
 from lab.data.transforms import build_transform
 from lab.data.video import write_video
 
-COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is")
+COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", "ratio", "ratio_is", "key")
 # ratio_is "speed-up": how many times faster b is than a (a_ms / b_ms, or b_rate / a_rate); "b / a": plain quotient.
+# key: the row's name in bench.json's flat `ratios` (None: not a headline ratio). Rows sharing a key (one per
+# shape or device) report the worst: the smallest speed-up, or the largest "b / a" (a growth or a cost).
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
          "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime")
 assert CASES[8:] == INFERENCE_CASES and CASES[7] == FACE_CASE
@@ -111,12 +113,20 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int,
 
 
 def _row(case: str, setting: str, device: torch.device | str, a: str, b: str, unit: str, a_value: float,
-         b_value: float, ratio_is: str = "speed-up") -> dict:
+         b_value: float, ratio_is: str = "speed-up", key: str | None = None) -> dict:
     if ratio_is == "speed-up":
-        ratio = a_value / b_value if unit == "ms" else b_value / a_value
+        ratio = a_value / b_value if unit in ("ms", "s") else b_value / a_value
     else:
         ratio = b_value / a_value
-    return dict(zip(COLUMNS, (case, setting, str(device), a, b, unit, a_value, b_value, ratio, ratio_is)))
+    return dict(zip(COLUMNS, (case, setting, str(device), a, b, unit, a_value, b_value, ratio, ratio_is, key)))
+
+
+def headline_ratios(table: pd.DataFrame) -> dict[str, float]:
+    """bench.json's flat `ratios`: one number per row key, the worst of the rows that share it (see COLUMNS)."""
+    out: dict[str, float] = {}
+    for key, rows in table.dropna(subset=["key"]).groupby("key", sort=False):
+        out[str(key)] = float(rows["ratio"].min() if (rows["ratio_is"] == "speed-up").all() else rows["ratio"].max())
+    return out
 
 
 def _demo_config(*overrides: str) -> Config:
@@ -382,7 +392,9 @@ def write_report(table: pd.DataFrame, meta: dict, out_dir: str | Path) -> Path:
     """`bench.json` (machine, sizes and rows) and `bench.md` (the same, readable) in `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps({**meta, "rows": table.to_dict("records")}, indent=2) + "\n")
+    ratios = headline_ratios(table)
+    (out / "bench.json").write_text(json.dumps({**meta, "ratios": ratios, "rows": table.to_dict("records")},
+                                               indent=2) + "\n")
     m = meta["machine"]
     lines = ["# `lab bench`", "",
              f"{meta['date']}, {'quick (smoke sizes)' if meta['quick'] else 'full'} run, {meta['seconds']:.0f}s. "
@@ -395,5 +407,8 @@ def write_report(table: pd.DataFrame, meta: dict, out_dir: str | Path) -> Path:
              "|---|---|---|---|---|---:|---:|---:|---|---|"]
     lines += [f"| {r.case} | {r.device} | {r.a} | {r.b} | {r.unit} | {r.a_value:.4g} | {r.b_value:.4g} | "
               f"{r.ratio:.2f}x | {r.ratio_is} | {r.setting} |" for r in table.itertuples()]
+    if ratios:
+        lines += ["", "Headline ratios (bench.json `ratios`; the worst row where several share a key):", "",
+                  "| key | ratio |", "|---|---:|"] + [f"| `{k}` | {v:.2f}x |" for k, v in ratios.items()]
     (out / "bench.md").write_text("\n".join(lines) + "\n")
     return out / "bench.md"

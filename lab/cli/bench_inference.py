@@ -42,7 +42,8 @@ def bench_shared_encoder(device: torch.device, side: int, steps: int, frames: in
         setting = (f"seed model, {frames} frames, T={steps} stride {stride} "
                    f"({len(scored[True].windows)} windows) at {side}x{side}, {precision}; max |dp| {diff:.1e}")
         rows.append(row(CASES[0], setting, device, "whole model per window", "encoder once per frame", "ms",
-                        t["per window"] * 1e3, t["shared"] * 1e3))
+                        t["per window"] * 1e3, t["shared"] * 1e3,
+                        key=f"infer_vs_naive_stride{stride}" if device.type == "cpu" else None))
     return rows
 
 
@@ -76,5 +77,5 @@ def bench_onnx(side: int, steps: int, repeats: int, work: Path, demo_cfg, interl
         setting = (f"{name}, 1 clip of {cfg.sequence.length}x3x{cfg.image.height}x{cfg.image.width}, fp32, "
                    f"onnxruntime {ort.__version__}; max |d logit| {exported.max_abs_diff:.1e}")
         rows.append(row(CASES[1], setting, "cpu", "eager PyTorch", "onnxruntime", "ms", t["eager"] * 1e3,
-                        t["onnx"] * 1e3))
+                        t["onnx"] * 1e3, key="onnx_vs_eager" if name == "seed model" else None))
     return rows
