@@ -34,6 +34,10 @@ class DataConfig:
     # DataLoader worker processes; 0 decodes in the main process; "auto": from the CPUs this process may use
     # (lab.data.dataset.resolve_num_workers)
     num_workers: int | Literal["auto"] = "auto"
+    # Decoded-frame cache (`lab cache build`, lab.data.cache) of each split for image.height x image.width:
+    # "auto" reads it where one exists, "require" stops when one is missing, "off" always decodes. A cache whose
+    # sources changed is refused under auto and require alike.
+    cache: Literal["auto", "off", "require"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_bench)
 
+    from lab.cli.cache import cache_arguments, cmd_cache
+
+    p = sub.add_parser("cache", help="decode a split's frames once into a cache that training reads (data.cache)")
+    cache_arguments(p)
+    p.set_defaults(fn=cmd_cache)
+
     p = sub.add_parser("notebooks", help="execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)")
     notebook_arguments(p)
     p.set_defaults(fn=cmd_notebooks)

@@ -117,7 +117,7 @@ def per_family(videos: pd.DataFrame, threshold: float) -> dict[str, dict[str, fl
 def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
                    threshold: float, precision: Precision | None = None, progress: bool = True) -> Evaluation:
     """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics."""
-    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
     loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(cfg.data.num_workers))
     scored = score_loader(model, loader, device, precision, progress=progress)

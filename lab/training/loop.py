@@ -83,8 +83,10 @@ def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, l
 
 
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
-    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True)
-    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True,
+                             cache=cfg.data.cache)
+    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False,
+                           cache=cfg.data.cache)
     if not both_classes(train_ds.labels) or not both_classes(val_ds.labels):
         raise DataError("training needs real and fake items in both the training and the validation split",
                         f"{cfg.data.train_dir}, {cfg.data.val_dir}",

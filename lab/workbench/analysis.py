@@ -32,7 +32,8 @@ METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_au
 def load_splits(data_dir: str | Path, cfg: Config, splits: Sequence[str] = SPLITS) -> dict[str, FrameSequenceDataset]:
     """One evaluation-mode dataset (no augmentation) per split folder `data_dir/<split>`, windowed by `cfg.sequence`."""
     root = Path(data_dir)
-    return {s: build_dataset(root / s, cfg.sequence, cfg.image, cfg.augmentation, train=False) for s in splits}
+    return {s: build_dataset(root / s, cfg.sequence, cfg.image, cfg.augmentation, train=False,
+                             cache=cfg.data.cache) for s in splits}
 
 
 def ensure_real_footage(data_dir: str | Path, items: Sequence[int] = (64, 16, 24)) -> int:
@@ -357,7 +358,7 @@ def temporal_ablation(model: torch.nn.Module, cfg: Config, data_dir: str | Path,
     One row per window: item, label, family, start, prob_fake, prob_fake_shuffled. A model that uses temporal
     order moves when the order is destroyed; the frame-only baseline must not move at all."""
     device = torch.device(device)
-    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
     loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(cfg.data.num_workers))
     generator = torch.Generator().manual_seed(seed)
