@@ -273,7 +273,8 @@ class FrameSequenceDataset(Dataset):
     def __repr__(self) -> str:
         counts = np.bincount(self.labels, minlength=len(CLASSES))
         return (f"FrameSequenceDataset('{self.root}', {len(self.items)} items, {len(self)} windows of "
-                f"{self.sequence_length} frames (stride {self.stride}); windows real/fake {counts[0]}/{counts[1]})")
+                f"{self.sequence_length} frames (stride {self.stride}); windows real/fake {counts[0]}/{counts[1]}"
+                f"{'; from the decoded-frame cache' if self.cached else ''})")
 
 
 # ---------------------------------------------------------------------------------------- wiring helpers
