@@ -3,8 +3,8 @@ Grad-CAM overlay of where the evidence for "fake" lies, above the per-frame P(fa
 
 OUT.mp4: H.264 (PyAV), one output frame per frame shown: the frame and its overlay side by side, the timeline
 below with a cursor at that frame. OUT.png: one row per window (its frames with the overlay), the timeline
-below. Heatmaps come from the same functions as notebook 05's viewer (`window_heatmaps` on the window, then
-`frame_heatmap` and `overlay_heatmap`), so both show the same maps.
+below. Each frame's heatmap comes from the window notebook 05's viewer uses for it (`explaining_window`), through the
+same functions (`window_heatmaps`, `frame_heatmap`, `overlay_heatmap`), so both show the same maps.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from lab.config import Config
 from lab.data.video import open_item, write_h264
 from lab.errors import ConfigError, StorageError
-from lab.inference.heatmap import frame_heatmap, overlay_heatmap, window_heatmaps
+from lab.inference.heatmap import explaining_window, frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction
 from lab.runtime.checkpoint import atomic_write
 
@@ -95,14 +95,26 @@ def explain(path: str | Path, model: torch.nn.Module, cfg: Config, prediction: P
         raise ConfigError(f"{windows} windows is below 1", "--explain-windows", "give at least 1")
     chosen = suspicious_windows(prediction, windows)
     source = open_item(path)
+    first = cfg.sequence.first_scored_step
+    maps_by_start: dict[int, np.ndarray] = {}  # window start -> (t, h, w) feature-sized maps, as the viewer caches
     frames, heat, indices = [], [], []
     for w in chosen:
         clip = source.read(w["start"], w["end"] - w["start"])  # (t, H, W, 3)
-        maps = window_heatmaps(model, cfg, clip, full_size=False)  # what the viewer computes per window
+        for index, frame in zip(range(w["start"], w["end"]), clip):
+            # Each frame is explained by the window the viewer picks (a frame early in this window has too little
+            # context here, so it takes its map from an overlapping window); None: the item's first frames.
+            source_window = explaining_window(prediction.windows, index, first)
+            if source_window is None:
+                heat.append(np.zeros(frame.shape[:2], np.float32))
+            else:
+                start = source_window["start"]
+                if start not in maps_by_start:
+                    maps_by_start[start] = window_heatmaps(
+                        model, cfg, source.read(start, source_window["end"] - start), full_size=False)
+                heat.append(frame_heatmap(maps_by_start[start][index - start], frame.shape[:2], cfg.image))
         frames.append(clip)
-        heat.append(frame_heatmap(maps, clip.shape[1:3], cfg.image))
         indices += list(range(w["start"], w["end"]))
-    frames, heat = np.concatenate(frames), np.concatenate(heat)
+    frames, heat = np.concatenate(frames), np.stack(heat)
     overlays = overlay_heatmap(frames, heat)
     timeline = np.asarray([np.nan if p is None else p for p in prediction.frames], float)
     if out.suffix.lower() == ".mp4":
