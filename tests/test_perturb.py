@@ -79,3 +79,14 @@ def test_clip_degradation_draws_one_severity_per_clip(footage):
     out = ClipDegrade("blur", 1.0, (0.5, 3.0))(clip)
     assert not torch.equal(out, clip) and all(torch.equal(out[t], out[0]) for t in range(4))
     assert torch.equal(ClipDegrade("noise", 0.0, (5.0, 5.0))(clip), clip)
+
+
+@pytest.mark.parametrize("override, key", [("augmentation.h264_crf=[10,60]", "augmentation.h264_crf"),
+                                           ("augmentation.h264_reencode_p=1.5", "augmentation.h264_reencode_p"),
+                                           ("augmentation.downscale_factor=[0,1]", "augmentation.downscale_factor")])
+def test_degradation_keys_are_validated(override, key):
+    from lab.config import Config
+    from lab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        Config().replace(override)
