@@ -44,6 +44,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("lab.evaluation.report", n) for n in ("write_report", "default_report_dir")},
     **{n: ("lab.evaluation.metrics", n) for n in ("binary_metrics", "expected_calibration_error")},
     "decision_threshold": ("lab.evaluation.aggregate", "decision_threshold"),
+    **{n: ("lab.evaluation.robustness", n) for n in ("robustness_sweep", "plot_robustness")},
     **{n: ("lab.evaluation.viz", n) for n in ("plot_roc", "plot_pr", "plot_confusion", "plot_reliability",
                                               "plot_training_curves", "visualize_prediction", "frame_strip")},
     # training

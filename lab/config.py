@@ -81,6 +81,16 @@ class AugmentationConfig:
     jitter_strength: float = 0.2  # brightness/contrast/saturation; hue gets a tenth of it
     jpeg_compression: bool = False  # re-encode every frame of a clip at one random quality
     jpeg_quality: tuple[int, ...] = (60, 95)
+    # Degradations of the whole clip (lab.data.perturb), each with probability p and a severity drawn from its
+    # range, after the resize; they match the robustness sweep's (`lab experiment robustness`). All off by default.
+    h264_reencode_p: float = 0.0  # re-encode the clip as H.264 (libx264, B-frames) and decode it again
+    h264_crf: tuple[int, ...] = (23, 40)
+    blur_p: float = 0.0  # Gaussian blur, sigma in pixels
+    blur_sigma: tuple[float, ...] = (0.5, 2.0)
+    noise_p: float = 0.0  # additive Gaussian noise, sigma in grey levels
+    noise_sigma: tuple[float, ...] = (2.0, 10.0)
+    downscale_p: float = 0.0  # shrink by a factor and scale back up
+    downscale_factor: tuple[float, ...] = (0.5, 1.0)
 
 
 # --------------------------------------------------------------------------------------------- model side
@@ -242,8 +252,26 @@ def _validate(cfg: Config) -> None:
     if not 1 <= qlo <= qhi <= 100:
         raise ConfigError(f"{[qlo, qhi]} is not a quality range", "augmentation.jpeg_quality",
                           "give [low, high] with 1 <= low <= high <= 100")
+    _validate_degradations(cfg.augmentation)
     if not (cfg.device in ("cpu", "cuda", "mps", "auto") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"unknown device {cfg.device!r}", "device", "use cpu, cuda, cuda:N, mps or auto")
+
+
+def _validate_degradations(aug: AugmentationConfig) -> None:
+    """Each clip degradation: a probability in [0, 1] and a [low, high] severity range it accepts."""
+    limits = {"h264": ("h264_crf", 0, 51, "0 <= low <= high <= 51"),
+              "blur": ("blur_sigma", 0, math.inf, "0 <= low <= high"),
+              "noise": ("noise_sigma", 0, 255, "0 <= low <= high <= 255"),
+              "downscale": ("downscale_factor", 1e-3, 1, "0 < low <= high <= 1")}
+    for name, (range_key, floor, ceiling, rule) in limits.items():
+        p_key = "h264_reencode_p" if name == "h264" else f"{name}_p"
+        p = getattr(aug, p_key)
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"{p!r} is not a probability", f"augmentation.{p_key}", "give a value in [0, 1]")
+        lo, hi = _pair(getattr(aug, range_key), f"augmentation.{range_key}")
+        if not floor <= lo <= hi <= ceiling:
+            raise ConfigError(f"{[lo, hi]} is not a severity range", f"augmentation.{range_key}",
+                              f"give [low, high] with {rule}")
 
 
 def check_streams(streams: typing.Sequence[str]) -> None:

@@ -205,12 +205,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from lab.inference.infer import inference_frames, inference_video, predict
 
+    explain_to = getattr(args, "explain", None)
+    if explain_to:
+        from lab.inference.explain import check_explain_target, explain
+
+        check_explain_target(explain_to, args.overwrite)  # before scoring
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
     pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device, precision=precision)
     for note in pred.notes:
         print(f"note: {note}", file=sys.stderr)
     print(pred.to_json() if args.json else pred.verdict())
+    if explain_to:
+        shown = explain(args.path, model, cfg, pred, explain_to, windows=args.explain_windows, overwrite=args.overwrite)
+        print(f"wrote {shown.path}: {len(shown.frame_indices)} frames of {len(shown.windows)} window(s) with "
+              "Grad-CAM, and the per-frame timeline", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval,
                               cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train, train_parser)
+from lab.cli.experiment_robustness import add_robustness_parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -183,9 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score a video file or a frame folder")
     p.add_argument("path", help="video file or frame folder")
+    p.add_argument("--explain", metavar="OUT", help="also write an annotated verdict: OUT.mp4 (H.264) or OUT.png (a "
+                   "strip) with the most suspicious windows' frames under a Grad-CAM overlay and the per-frame timeline")
+    p.add_argument("--explain-windows", type=int, default=2, metavar="K",
+                   help="how many of the most suspicious windows --explain shows (default 2)")
     add_eval_flags(p)
     add_common_flags(p)
     p.set_defaults(fn=cmd_predict, kind="auto")
+
+    p = sub.add_parser("experiment", help="experiments on a checkpoint: robustness to re-encoding and other degradations")
+    experiments = p.add_subparsers(dest="experiment", required=True)
+    add_robustness_parser(experiments)
 
     p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
     p.add_argument("--data-root", default="data",
