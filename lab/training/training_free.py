@@ -7,6 +7,7 @@ history row at epoch 0), so evaluation, prediction, the notebooks and leave-one-
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def fit_training_free(cfg: Config, *, run_name: str, checkpoint_dir: str | Path,
     if resume is not None:
         raise ConfigError(f"model.temporal={cfg.model.temporal} trains nothing, so there is nothing to resume",
                           "--resume", "run lab train again without --resume (it takes seconds)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(f"model.temporal={cfg.model.temporal} is fitted in one pass by one process", "torchrun",
+                          "run lab train without torchrun")
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     run_ckpt_dir, run_log_dir = Path(checkpoint_dir) / run_name, Path(log_dir) / run_name
