@@ -112,6 +112,21 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class D3Config:
+    """The training-free D3 baseline (`model.temporal: d3`, lab.models.d3): how frames are embedded and which
+    second-order difference is spread-scored."""
+
+    # "backbone": the configured backbone (`model.pretrained` weights when you have them, else random-init), frozen,
+    # its feature map at `model.output_stride` flattened; "pixels": each frame average-pooled to a fixed grid.
+    embedding: Literal["backbone", "pixels"] = "backbone"
+    pixel_grid: int = 8  # "pixels": grid x grid cells of RGB means per frame (3 * grid^2 values)
+    # "vector": the norms of the vector second differences |e_(t+1) - 2 e_t + e_(t-1)|; "distance" (the paper's
+    # exact form): the step distances |e_(t+1) - e_t| differenced once more. The clip score is the spread (std) of
+    # either. "vector" scored higher on validation on both development sets (README, "D3 baseline").
+    difference: Literal["distance", "vector"] = "vector"
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2"] = "resnet18"
     pretrained: bool = True
@@ -119,8 +134,8 @@ class ModelConfig:
     convlstm: ConvLSTMConfig = field(default_factory=ConvLSTMConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     # "convlstm": encoder -> ConvLSTM -> head. "frame": the frame-only baseline (no recurrence,
-    # per-frame logits averaged) that answers "does time help?".
-    temporal: Literal["convlstm", "frame"] = "convlstm"
+    # per-frame logits averaged) that answers "does time help?". "d3": the training-free D3 baseline (`d3` below).
+    temporal: Literal["convlstm", "frame", "d3"] = "convlstm"
     pooling: Literal["last", "mean", "attention"] = "last"  # how the clip embedding summarises time
     # How each step's feature map becomes a vector: mean over space, max, or both ("meanmax"); max keeps an
     # edit confined to a region (a face in a wide frame) from being diluted by the rest of the frame.
@@ -129,6 +144,7 @@ class ModelConfig:
     # adds the residual: from random weights the RGB-only ConvLSTM stays at chance on the synthetic set (README).
     input_streams: tuple[str, ...] = ("rgb", "residual")
     output_stride: Literal[4, 8, 16, 32] = 32  # cut the encoder where its feature map reaches this stride
+    d3: D3Config = field(default_factory=D3Config)
 
 
 @dataclass(frozen=True)
@@ -203,7 +219,7 @@ class Config:
 _POSITIVE = {
     "sequence.length", "sequence.stride", "image.height", "image.width", "model.convlstm.kernel_size",
     "model.convlstm.num_layers", "model.classifier.num_classes", "training.batch_size", "training.epochs",
-    "training.early_stopping.patience", "inference.batch_size", "sequence.min_context",
+    "training.early_stopping.patience", "inference.batch_size", "sequence.min_context", "model.d3.pixel_grid",
 }
 _NON_NEGATIVE = {
     "data.num_workers", "sequence.max_windows_per_item", "augmentation.jitter_strength", "training.learning_rate",
@@ -240,6 +256,9 @@ def _validate(cfg: Config) -> None:
                           "give one positive value, or one per layer of model.convlstm.num_layers")
     streams = cfg.model.input_streams
     check_streams(streams)
+    if cfg.model.temporal == "d3" and cfg.sequence.length < 4:
+        raise ConfigError(f"model.temporal=d3 scores the spread of second-order differences, which needs windows of "
+                          f"at least 4 frames, not {cfg.sequence.length}", "sequence.length", "give 4 or more")
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
         raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",

@@ -163,6 +163,8 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a report of another checkpoint or split in --out")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-shortcuts", action="store_true", help="skip the shortcut checks (trivial predictors and "
+                   "a second, frame-shuffled scoring pass)")
 
 
 def _load_for_scoring(args: argparse.Namespace):
@@ -188,7 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_report_dir(run, data_dir, cfg)
     claim_report_folder(out, checkpoint=args.checkpoint, data_dir=data_dir, overwrite=args.overwrite)  # before scoring
     ev = evaluate_split(model, cfg, data_dir, device, threshold=ckpt["threshold"], precision=precision,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, shortcuts=not getattr(args, "no_shortcuts", False))
     report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint, overwrite=True)  # claimed above
     clip, video = ev.metrics["clip"], ev.metrics["video"][ev.aggregation]
     if args.json:
@@ -198,6 +200,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"F1 {clip['f1']:.4f}  EER {clip['eer']:.4f}")
         print(f"videos ({ev.metrics['n_videos']}, {ev.aggregation}): ROC-AUC {video['roc_auc']:.4f}  "
               f"acc {video['accuracy']:.4f}  F1 {video['f1']:.4f}  EER {video['eer']:.4f}")
+        for warning in ev.metrics.get("shortcuts", {}).get("warnings", []):
+            print(f"warning: {warning}")
         print(f"report: {report}")
     return 0
 

@@ -24,6 +24,7 @@ from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
 from lab.evaluation.groups import all_groups, attach_manifest
 from lab.evaluation.metrics import binary_metrics, both_classes
+from lab.evaluation.shortcuts import shortcut_checks
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,11 @@ def per_family(videos: pd.DataFrame, threshold: float) -> dict[str, dict[str, fl
 
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
-                   threshold: float, precision: Precision | None = None, progress: bool = True) -> Evaluation:
-    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics."""
+                   threshold: float, precision: Precision | None = None, progress: bool = True,
+                   shortcuts: bool = False) -> Evaluation:
+    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics; `shortcuts`
+    adds the shortcut checks (`lab.evaluation.shortcuts`: trivial predictors and a frame-shuffled second scoring
+    pass) under metrics["shortcuts"]."""
     ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
     loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(cfg.data.num_workers))
@@ -138,6 +142,10 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
     if both_classes(videos["label"]):
         metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
         metrics["groups"] = all_groups(videos, decision_threshold(chosen, threshold))
+    if shortcuts:
+        metrics["shortcuts"] = shortcut_checks(model, ds, loader, device, precision=precision, seed=cfg.seed,
+                                               clip_auc=metrics["clip"]["roc_auc"],
+                                               video_auc=metrics["video"][chosen]["roc_auc"])
     metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
                     "n_windows": len(windows), "n_videos": len(videos)})
     return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline})

@@ -22,6 +22,7 @@ from lab.evaluation.aggregate import frame_scores
 from lab.evaluation.evaluate import score_clips
 from lab.evaluation.groups import attach_manifest  # noqa: F401  (re-exported: the notebooks call analysis.attach_manifest)
 from lab.evaluation.metrics import binary_metrics, both_classes
+from lab.evaluation.shortcuts import shuffle_time  # noqa: F401  (re-exported: the frame shuffle lives there)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "eer", "ece")
@@ -335,19 +336,6 @@ def breakdown(videos: pd.DataFrame, by: str = "family", threshold: float = 0.5) 
 
 
 # -------------------------------------------------------------------------------------- temporal ablation
-
-
-def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """`(B, T, C, H, W)` -> the same clips with each clip's frames in its own random order (never the original
-    order when T > 1). Every frame is kept, so a model that only looks at frames one by one cannot tell."""
-    out = torch.empty_like(clips)
-    steps = clips.shape[1]
-    for b in range(clips.shape[0]):
-        order = torch.randperm(steps, generator=generator)
-        while steps > 1 and torch.equal(order, torch.arange(steps)):
-            order = torch.randperm(steps, generator=generator)
-        out[b] = clips[b, order]
-    return out
 
 
 @torch.no_grad()
