@@ -8,6 +8,7 @@ self CPU time beside FlopCounterMode's FLOPs per operator. README "Compute effic
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from lab.cli.bench import interleaved
 from lab.cli.bench_compress import MATMUL_SIDE
 from lab.config import load_config
 from lab.models.classifier import build_model
@@ -28,6 +30,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compare-channels-last", action="store_true", help="time both memory formats, interleaved")
     args = ap.parse_args()
     cfg = load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
         "model.pretrained=false", f"image.height={args.side}", f"image.width={args.side}",
@@ -61,6 +64,17 @@ def main() -> None:
     print(f"step {flops / 1e9:.2f} GFLOP in {step_s * 1e3:.0f} ms = {flops / step_s / 1e9:.1f} GFLOP/s; "
           f"mm {mm_flops / 1e9:.1f} GFLOP/s; fraction {flops / step_s / mm_flops:.3f} "
           f"({torch.get_num_threads()} threads, channels_last={args.channels_last})")
+    if args.compare_channels_last:  # the same step, contiguous against channels_last weights, interleaved
+        other = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+        def step_cl() -> None:
+            other.zero_grad(set_to_none=True)
+            F.cross_entropy(other(clips), labels).backward()
+
+        t = interleaved({"contiguous": step, "channels_last": step_cl}, args.repeats)
+        print(f"contiguous {t['contiguous'] * 1e3:.0f} ms, channels_last {t['channels_last'] * 1e3:.0f} ms "
+              f"({t['contiguous'] / t['channels_last']:.2f}x)")
+        return
     print("FLOPs by op:", {k: f"{v / flops:.1%}" for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])})
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()

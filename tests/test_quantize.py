@@ -4,7 +4,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from scipy.stats import spearmanr
 
 from lab.cli.main import main as lab_main
 from lab.data.dataset import build_dataset
@@ -39,7 +38,8 @@ def test_int8_export_is_close_to_the_model_and_ranks_clips_alike(tiny_checkpoint
     # (a wrong scale or zero point moves P by tenths).
     assert np.abs(got - ref).max() < 0.05, np.abs(got - ref).max()
     assert np.ptp(ref) > 0.01  # the clips do get different scores, so the ranking below means something
-    assert spearmanr(got, ref).statistic > 0.9  # it orders the clips as the fp32 model does
+    ranks = [np.argsort(np.argsort(p)) for p in (got, ref)]
+    assert np.corrcoef(*ranks)[0, 1] > 0.9  # Spearman's rho: it orders the clips as the fp32 model does
 
 
 def test_int8_flags_give_one_line_errors_before_any_export(tiny_checkpoint, synth_root, tmp_path, capsys):

@@ -378,7 +378,7 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
         run(CASES[10], lambda: bench_int8(work, work / "synth" / "train", small.int8_windows, sizes.repeats,
                                           interleaved, _row, small.int8_scopes))
         run(CASES[11], lambda: bench_train_flops(small.flops_side, small.flops_steps, small.flops_batch,
-                                                 small.flops_repeats, interleaved, _row))
+                                                 small.flops_repeats, interleaved, _row, small.matmul_side))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

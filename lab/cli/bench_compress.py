@@ -25,12 +25,13 @@ class CompressSizes:
     flops_steps: int
     flops_batch: int
     flops_repeats: int
+    matmul_side: int
 
 
 FULL = CompressSizes(int8_windows=16, int8_scopes=("encoder", "all"), flops_side=112, flops_steps=16, flops_batch=2,
-                     flops_repeats=3)
+                     flops_repeats=3, matmul_side=MATMUL_SIDE)
 QUICK = CompressSizes(int8_windows=2, int8_scopes=("encoder",), flops_side=32, flops_steps=4, flops_batch=1,
-                      flops_repeats=1)
+                      flops_repeats=1, matmul_side=512)
 
 
 def bench_int8(work: Path, calibration_dir: Path, windows: int, repeats: int, interleaved, row,

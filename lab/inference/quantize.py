@@ -93,7 +93,9 @@ def quantize_int8(fp32: bytes, clips: list[np.ndarray], convs: str = "encoder", 
     with tempfile.TemporaryDirectory(prefix="lab-int8-") as tmp:
         src, pre, out = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         src.write_bytes(fp32)
-        quant_pre_process(str(src), str(pre))
+        # ONNX's own shape inference, not onnxruntime's symbolic one: every dimension but the batch is fixed, and
+        # the symbolic pass fails on some exported graphs (the Concat of `meanmax` spatial pooling, for one).
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), _Windows(clips), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=["Conv"], nodes_to_quantize=nodes)
