@@ -374,7 +374,7 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
                 sizes.share_frames, sizes.share_repeats, share, interleaved, _row))
         run(CASES[9], lambda: bench_onnx(sizes.ckpt_side, sizes.gpu_steps, sizes.repeats, work, _demo_config(),
                                          interleaved, _row))
-        small = COMPRESS_QUICK if quick else COMPRESS_FULL  # case 10 reuses case 9's checkpoints and graphs
+        small = COMPRESS_QUICK if quick else COMPRESS_FULL  # case 10 reuses case 9's graphs, case 3's data
         run(CASES[10], lambda: bench_int8(work, work / "synth" / "train", small.int8_windows, sizes.repeats,
                                           interleaved, _row, small.int8_scopes))
         run(CASES[11], lambda: bench_train_flops(small.flops_side, small.flops_steps, small.flops_batch,
