@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest |onnxruntime - PyTorch| logit difference accepted (default 1e-4)")
     p.add_argument("--int8", action="store_true", help="write the INT8 CPU variant (static quantisation, "
                    "README \"Quantisation\"); needs --calibration-data")
-    p.add_argument("--calibration-data", metavar="DIR", help="split folder (real/, fake/) whose windows calibrate --int8")
+    p.add_argument("--calibration-data", metavar="DIR",
+                   help="split folder (real/, fake/) whose windows calibrate --int8")
     p.add_argument("--calibration-windows", type=int, default=32, metavar="N",
                    help="calibration windows, spread over DIR (default 32)")
     p.add_argument("--int8-convs", default="encoder", choices=("encoder", "all"),

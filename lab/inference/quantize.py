@@ -89,7 +89,8 @@ def quantize_int8(fp32: bytes, clips: list[np.ndarray], convs: str = "encoder", 
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    nodes = nodes if nodes is not None else conv_nodes(onnx.load_from_string(fp32), convs)  # before pre-processing, which drops node metadata
+    if nodes is None:  # chosen from the exporter's node metadata, before pre-processing rewrites the graph
+        nodes = conv_nodes(onnx.load_from_string(fp32), convs)
     with tempfile.TemporaryDirectory(prefix="lab-int8-") as tmp:
         src, pre, out = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         src.write_bytes(fp32)
