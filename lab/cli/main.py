@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval,
-                              cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train, train_parser)
+from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, add_streaming_flag,
+                              guard, cmd_eval, cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train,
+                              train_parser)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score a video file or a frame folder")
     p.add_argument("path", help="video file or frame folder")
+    add_streaming_flag(p)
     add_eval_flags(p)
     add_common_flags(p)
     p.set_defaults(fn=cmd_predict, kind="auto")
