@@ -23,10 +23,9 @@ from tqdm.auto import tqdm
 from lab.evaluation.aggregate import STRATEGIES, decision_threshold, video_score
 from lab.runtime.checkpoint import unwrap
 from lab.config import Config
-from lab.data.dataset import build_dataset, resolve_num_workers
+from lab.data.dataset import FrameSequenceDataset, build_dataset, resolve_num_workers
 from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
-from lab.data.dataset import FrameSequenceDataset
 from lab.evaluation.groups import all_groups, attach_manifest
 from lab.evaluation.shared import can_share, dataset_window_logits
 from lab.evaluation.metrics import binary_metrics, both_classes
