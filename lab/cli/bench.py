@@ -82,7 +82,7 @@ class Sizes:
 FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, memory_frames=(250, 1500), loader_videos=32,
              train_batch=8, gpu_side=224, gpu_steps=16, ckpt_side=112, ckpt_batch=8, ckpt_repeats=3, face_frames=120,
              share_side=224, share_steps=16, share_frames=48, share_repeats=3)
-QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, memory_frames=(24, 144), loader_videos=2,
+QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, memory_frames=(16, 96), loader_videos=2,
               train_batch=2, gpu_side=64, gpu_steps=4, ckpt_side=32, ckpt_batch=1, ckpt_repeats=1, face_frames=12,
               share_side=32, share_steps=8, share_frames=16, share_repeats=1)
 
