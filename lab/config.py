@@ -189,6 +189,7 @@ class InferenceConfig:
     aggregation: Literal["mean", "vote", "confident"] = "mean"  # windows -> one video score
     confident_fraction: float = 0.25  # "confident": average the windows furthest from 0.5
     batch_size: int = 8
+    share_encoder: bool = True  # overlapping windows share each frame's encoder maps (equal scores, less work)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ assert CASES[12] == CACHE_CASE
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
 LSTM_HIDDEN = 64
 VIDEO_SIDE = 64
+MEMORY_FPS = 25  # the memory case's videos: 10 s and 60 s of 25 fps (full run)
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class Sizes:
     repeats: int  # interleaved rounds per comparison; the median is kept
     lstm_batch: int
     lstm_steps: int
-    video_frames: int  # the streaming case's video; the memory case adds one `long_factor` times longer
-    long_factor: int
+    video_frames: int  # the streaming case's video
+    memory_frames: tuple[int, int]  # the memory case's two videos (10 s and 60 s at MEMORY_FPS in the full run)
     loader_videos: int  # per class, in the synthetic train split the loader case reads
     train_batch: int
     gpu_side: int  # frame side of the full-size model in the GPU-only forward case
@@ -83,10 +84,10 @@ class Sizes:
     share_repeats: int  # ... and rounds (the seed model at 224 is seconds per video on 2 cores)
 
 
-FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, long_factor=4, loader_videos=32,
+FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, memory_frames=(250, 1500), loader_videos=32,
              train_batch=8, gpu_side=224, gpu_steps=16, ckpt_side=112, ckpt_batch=8, ckpt_repeats=3, face_frames=120,
              share_side=224, share_steps=16, share_frames=48, share_repeats=3)
-QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, long_factor=4, loader_videos=2,
+QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, memory_frames=(16, 96), loader_videos=2,
               train_batch=2, gpu_side=64, gpu_steps=4, ckpt_side=32, ckpt_batch=1, ckpt_repeats=1, face_frames=12,
               share_side=32, share_steps=8, share_frames=16, share_repeats=1)
 
@@ -166,12 +167,13 @@ def bench_convlstm_input(device: torch.device, sizes: Sizes) -> list[dict]:
     return rows
 
 
-def synthetic_video(path: Path, frames: int, seed: int = 0) -> Path:
+def synthetic_video(path: Path, frames: int, seed: int = 0, fps: float = 12.0) -> Path:
     """A synthetic real video of `frames` 64x64 frames, encoded mp4v with OpenCV."""
-    return write_video(path, render_video(seed, family=None, frames=frames, height=VIDEO_SIDE, width=VIDEO_SIDE))
+    return write_video(path, render_video(seed, family=None, frames=frames, height=VIDEO_SIDE, width=VIDEO_SIDE), fps)
 
 
 STREAM_OVERRIDES = ("sequence.length=8", "sequence.stride=2")  # heavy overlap: each frame is in 4 windows
+MEMORY_OVERRIDES = ("sequence.length=8", "sequence.stride=4")  # each frame in 2 windows: a 60 s video stays cheap
 
 
 def bench_streaming(device: torch.device, sizes: Sizes, video: Path) -> list[dict]:
@@ -215,7 +217,8 @@ def memory_probe(short: str, long: str) -> dict[str, float]:
     import resource
     import tracemalloc
 
-    cfg = _demo_config(*STREAM_OVERRIDES)
+    torch.set_num_threads(1)  # it measures memory; one thread spares a loaded 2-core machine the spinning
+    cfg = _demo_config(*MEMORY_OVERRIDES)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).eval()
     per_mib = 2 ** 20 if sys.platform == "darwin" else 2 ** 10  # ru_maxrss: bytes on macOS, KiB on Linux
@@ -237,22 +240,22 @@ def memory_probe(short: str, long: str) -> dict[str, float]:
 
 
 def bench_memory(sizes: Sizes, short: Path, long: Path) -> list[dict]:
-    """2b. Does streaming prediction's memory grow with the video's length? Measured in a fresh process,
-    so the peaks of the other cases do not hide it."""
+    """2b. Does prediction's memory grow with the video's length (10 s against 60 s of 25 fps video in the full
+    run, key rss_60s_vs_10s)? Measured in a fresh process, so the peaks of the other cases do not hide it."""
     code = f"import json, lab.cli.bench as b; print(json.dumps(b.memory_probe({str(short)!r}, {str(long)!r})))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed:\n{proc.stderr}")
     m = json.loads(proc.stdout.strip().splitlines()[-1])
-    n_short, n_long = sizes.video_frames, sizes.video_frames * sizes.long_factor
-    a, b = f"{n_short} frames", f"{n_long} frames"
+    n_short, n_long = sizes.memory_frames
+    a, b = (f"{n} frames ({n / MEMORY_FPS:.3g} s)" for n in (n_short, n_long))
     return [
         _row(CASES[2], f"tracemalloc peak during one predict call (Python objects + numpy frame buffers): "
                        f"{(m['traced_long'] - m['traced_short']) * 2 ** 20 / (n_long - n_short):.0f} bytes per "
                        "extra frame", "cpu", a, b, "MiB", m["traced_short"], m["traced_long"], "b / a"),
         _row(CASES[2], f"ru_maxrss of a fresh process after the short, then the long video: "
                        f"{m['rss_long'] - m['rss_short']:+.1f} MiB (most of it is the imported libraries)", "cpu",
-             a, b, "MiB", m["rss_short"], m["rss_long"], "b / a"),
+             a, b, "MiB", m["rss_short"], m["rss_long"], "b / a", key="rss_60s_vs_10s"),
     ]
 
 
@@ -354,11 +357,12 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
         work = Path(tmp)
         short = synthetic_video(work / "one" / "real" / "video.mp4", sizes.video_frames)
-        long = synthetic_video(work / "long" / "real" / "video.mp4", sizes.video_frames * sizes.long_factor)
+        ten, sixty = (synthetic_video(work / f"memory{n}" / "real" / "video.mp4", n, fps=MEMORY_FPS)
+                      for n in sizes.memory_frames)
         for device in devices:
             run(f"{CASES[0]} ({device})", lambda: bench_convlstm_input(device, sizes))
             run(f"{CASES[1]} ({device})", lambda: bench_streaming(device, sizes, short))
-        run(CASES[2], lambda: bench_memory(sizes, short, long))
+        run(CASES[2], lambda: bench_memory(sizes, ten, sixty))
         run(CASES[3], lambda: bench_loader(sizes, work / "synth"))
         for device in devices:
             run(f"{CASES[4]} ({device})", lambda: bench_train_step(device, sizes))

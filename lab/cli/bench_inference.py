@@ -1,14 +1,18 @@
-"""`lab bench` cases for scoring: overlapping windows sharing encoder maps (`predict`), and the ONNX export
+"""`lab bench` cases for scoring: overlapping windows sharing encoder maps (`predict` and `lab eval`), and the ONNX export
 (`lab export --onnx`) run by onnxruntime against eager PyTorch. Both models have random weights: speed does
 not depend on them. `interleaved` and `row` are lab.cli.bench's timer and row builder."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from lab.config import load_config
+from lab.data.dataset import build_dataset
+from lab.evaluation.evaluate import score_dataset
 from lab.inference.infer import predict
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model
@@ -20,7 +24,8 @@ def bench_shared_encoder(device: torch.device, side: int, steps: int, frames: in
                          interleaved, row) -> list[dict]:
     """Scoring a `frames`-frame video with the seed model (resnet18 + ConvLSTM [64, 128], default streams) at
     side x side: each frame encoded once for all its windows (`predict`) vs the whole model re-run per window, at
-    strides T/2 and T/4."""
+    strides T/2 and T/4; then split evaluation (`score_dataset`, as `lab eval` runs it) of the same video at stride
+    T/2, shared against a DataLoader running the whole model per window (fewer rounds: it is the slowest pair)."""
     cfg = load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
         "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}",
         f"sequence.stride={steps}"])
@@ -44,6 +49,24 @@ def bench_shared_encoder(device: torch.device, side: int, steps: int, frames: in
         rows.append(row(CASES[0], setting, device, "whole model per window", "encoder once per frame", "ms",
                         t["per window"] * 1e3, t["shared"] * 1e3,
                         key=f"infer_vs_naive_stride{stride}" if device.type == "cpu" else None))
+    run_cfg = cfg.replace(f"sequence.stride={steps // 2}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no fake items": true and expected for a one-video split
+        ds = build_dataset(video.parent.parent, run_cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    probs = {}
+
+    def evaluate(share: bool) -> Callable[[], None]:
+        def run() -> None:
+            probs[share] = score_dataset(model, ds, device, precision, batch_size=cfg.inference.batch_size,
+                                         share_encoder=share, progress=False).probs
+        return run
+
+    t = interleaved({"per window": evaluate(False), "shared": evaluate(True)}, max(1, repeats - 2), device)
+    setting = (f"seed model, evaluating a split of one {frames}-frame video, T={steps} stride {steps // 2} "
+               f"({len(ds)} windows) at {side}x{side}, {precision}; max |dp| "
+               f"{np.abs(probs[True] - probs[False]).max():.1e}")
+    rows.append(row(CASES[0], setting, device, "DataLoader, whole model per window", "lab eval, encoder once per frame",
+                    "ms", t["per window"] * 1e3, t["shared"] * 1e3))
     return rows
 
 

@@ -216,7 +216,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_explain_target(explain_to, args.overwrite)  # before scoring
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
-    pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device, precision=precision)
+    pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device, precision=precision,
+              streaming=getattr(args, "streaming", False))
     for note in pred.notes:
         print(f"note: {note}", file=sys.stderr)
     print(pred.to_json() if args.json else pred.verdict())
@@ -233,13 +234,21 @@ def test_parser(prog: str = "test.py") -> argparse.ArgumentParser:
     mode.add_argument("--video", help="a video file to score")
     mode.add_argument("--frames", help="a folder of extracted frames to score")
     mode.add_argument("--eval", action="store_true", help="evaluate a whole split (see --data_dir)")
+    add_streaming_flag(p)
     add_eval_flags(p)
     add_common_flags(p)
     return p
 
 
+def add_streaming_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--streaming", action="store_true", help="one pass with the ConvLSTM state carried over the "
+                   "whole video (unidirectional models; scores differ from window scores, see README)")
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     if args.eval:
+        if args.streaming:
+            raise ConfigError("--streaming scores one video", "--streaming", "use it with --video or --frames")
         return cmd_eval(args)
     args.kind, args.path = ("video", args.video) if args.video else ("frames", args.frames)
     return cmd_predict(args)

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval,
-                              cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train, train_parser)
+from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, add_streaming_flag,
+                              guard, cmd_eval, cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train,
+                              train_parser)
 from lab.cli.experiment_robustness import add_robustness_parser
 
 
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "strip) with the most suspicious windows' frames under a Grad-CAM overlay and the per-frame timeline")
     p.add_argument("--explain-windows", type=int, default=2, metavar="K",
                    help="how many of the most suspicious windows --explain shows (default 2)")
+    add_streaming_flag(p)
     add_eval_flags(p)
     add_common_flags(p)
     p.set_defaults(fn=cmd_predict, kind="auto")

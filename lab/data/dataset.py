@@ -11,7 +11,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -256,6 +256,15 @@ class FrameSequenceDataset(Dataset):
         clip = torch.from_numpy(self.read_clip(index)).permute(0, 3, 1, 2)  # (T, C, H, W) uint8
         out = self.transform(clip) if self.transform is not None else clip.float().div_(255.0)
         return out, self.windows[index].label
+
+    def iter_item(self, item: str) -> Iterator[torch.Tensor]:
+        """Item `item`'s frames in order, one `(C, H, W)` tensor at a time, read from the source `read_clip` reads and
+        put through `transform` one frame at a time. For a deterministic per-frame transform (evaluation's) each
+        equals that frame in any `ds[i]` clip; scoring shares them among overlapping windows
+        (`lab.evaluation.shared`). A training transform draws its parameters per clip: do not use it here."""
+        for frame in self._sources[item].iter_frames():
+            x = torch.from_numpy(frame).permute(2, 0, 1)[None]  # (1, C, H, W) uint8
+            yield self.transform(x)[0] if self.transform is not None else x[0].float().div_(255.0)
 
     @property
     def labels(self) -> list[int]:

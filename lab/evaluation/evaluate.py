@@ -1,5 +1,9 @@
 """Evaluation: score every window of a split, aggregate per video, compute clip- and video-level metrics.
 
+Windows of one item overlap (stride < T), so by default each frame is encoded once for all the windows that hold
+it (`lab.evaluation.shared`; scores equal re-running the model per window). `inference.share_encoder: false`, or a
+model that cannot share (`can_share`), scores each window whole from a DataLoader.
+
 Reporting (files, figures) lives in `lab.evaluation.report`; this module only computes.
 """
 from __future__ import annotations
@@ -19,10 +23,11 @@ from tqdm.auto import tqdm
 from lab.evaluation.aggregate import STRATEGIES, decision_threshold, video_score
 from lab.runtime.checkpoint import unwrap
 from lab.config import Config
-from lab.data.dataset import build_dataset, resolve_num_workers
+from lab.data.dataset import FrameSequenceDataset, build_dataset, resolve_num_workers
 from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
 from lab.evaluation.groups import all_groups, attach_manifest
+from lab.evaluation.shared import can_share, dataset_window_logits
 from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.evaluation.shortcuts import shortcut_checks
 
@@ -77,6 +82,37 @@ def score_loader(model, loader: DataLoader, device: torch.device, precision: Pre
                   float(loss_t.mean().item()))
 
 
+@torch.no_grad()
+def score_dataset(model: torch.nn.Module, ds: FrameSequenceDataset, device: torch.device,
+                  precision: Precision | None = None, *, batch_size: int = 8, num_workers: int = 0,
+                  share_encoder: bool = True, progress: bool = True) -> Scored:
+    """Score every window of `ds` (built with the evaluation transform), in dataset order. `share_encoder`: encode
+    each frame once for all its windows (`dataset_window_logits`), where the model can (`can_share`); padded
+    windows of short items are scored whole. Else (or False) the whole model runs per window from a DataLoader."""
+    net = unwrap(model)
+    if not (share_encoder and can_share(net, ds.sequence_length)):
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                            pin_memory=device.type == "cuda")
+        return score_loader(model, loader, device, precision, progress=progress)
+    model.eval()
+    clip_by, steps_by = {}, {}
+    for indices, clip_logits, step_logits in dataset_window_logits(net, ds, device, precision, batch_size, progress):
+        clip_by.update(zip(indices, clip_logits.cpu()))
+        steps_by.update(zip(indices, step_logits.cpu()))
+    padded = [i for i, window in enumerate(ds.windows) if window.padded]
+    for first in range(0, len(padded), batch_size):
+        chunk = padded[first:first + batch_size]
+        clips = torch.stack([ds[i][0] for i in chunk]).to(device)
+        clip_logits, step_logits = score_clips(model, clips, precision)
+        clip_by.update(zip(chunk, clip_logits.cpu()))
+        steps_by.update(zip(chunk, step_logits.cpu()))
+    clip_logits = torch.stack([clip_by[i] for i in range(len(ds))])
+    step_logits = torch.stack([steps_by[i] for i in range(len(ds))])
+    labels = torch.as_tensor(ds.labels)
+    return Scored(labels.numpy().astype(int), clip_logits.softmax(-1)[:, 1].numpy(),
+                  step_logits.softmax(-1)[..., 1].numpy(), float(F.cross_entropy(clip_logits, labels).item()))
+
+
 @dataclass
 class Evaluation:
     """Everything a report needs: metrics plus per-window and per-video tables."""
@@ -117,14 +153,16 @@ def per_family(videos: pd.DataFrame, threshold: float) -> dict[str, dict[str, fl
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
                    threshold: float, precision: Precision | None = None, progress: bool = True,
-                   shortcuts: bool = False) -> Evaluation:
-    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics; `shortcuts`
-    adds the shortcut checks (`lab.evaluation.shortcuts`: trivial predictors and a frame-shuffled second scoring
-    pass) under metrics["shortcuts"]."""
+                   shortcuts: bool = False, share_encoder: bool | None = None) -> Evaluation:
+    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics.
+    `share_encoder` (default `inference.share_encoder`): see `score_dataset`. `shortcuts` adds the shortcut
+    checks (`lab.evaluation.shortcuts`: trivial predictors and a frame-shuffled second scoring pass) under
+    metrics["shortcuts"]."""
     ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
-    loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
-                        num_workers=resolve_num_workers(cfg.data.num_workers))
-    scored = score_loader(model, loader, device, precision, progress=progress)
+    share = cfg.inference.share_encoder if share_encoder is None else share_encoder
+    workers = resolve_num_workers(cfg.data.num_workers)
+    scored = score_dataset(model, ds, torch.device(device), precision, batch_size=cfg.inference.batch_size,
+                           num_workers=workers, share_encoder=share, progress=progress)
     windows = ds.metadata().reset_index(drop=True)
     windows["prob_fake"] = scored.probs
     timeline = scored.timeline.copy()
@@ -143,6 +181,7 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
         metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
         metrics["groups"] = all_groups(videos, decision_threshold(chosen, threshold))
     if shortcuts:
+        loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False, num_workers=workers)
         metrics["shortcuts"] = shortcut_checks(model, ds, loader, device, precision=precision, seed=cfg.seed,
                                                clip_auc=metrics["clip"]["roc_auc"],
                                                video_auc=metrics["video"][chosen]["roc_auc"])

@@ -2,7 +2,7 @@
 
 Frames stream through a ring buffer of one window, so memory is bounded by the window and the batch,
 never by the video's length. Each frame is encoded once for all the windows that overlap it
-(`lab.inference.shared`); the scores equal re-running the model per window. The video score comes from the
+(`lab.evaluation.shared`); the scores equal re-running the model per window. The video score comes from the
 same windows evaluation scores (starts 0, stride, 2*stride, ...), so `predict` and `test.py --eval` agree;
 where those windows leave frames without a per-frame score (usually the last frames), extra windows are run
 for per-frame scores only.
@@ -10,6 +10,12 @@ for per-frame scores only.
 A per-frame score is P(fake) at that frame from the per-timestep head (trained with the auxiliary loss,
 `training.step_loss_weight`), averaged over the windows covering the frame at a step that has seen at least
 `sequence.min_context` frames of its window. The first min_context - 1 frames of an item have no score (None).
+
+`streaming=True` (unidirectional ConvLSTM models only) scores the video in one pass instead, the ConvLSTM state
+carried over every frame (`lab.inference.streaming`): no windows, one per-frame P(fake) from the per-step head
+with the state that has seen every earlier frame, and a video score that is `inference.aggregation` applied to
+those per-frame scores (from frame min_context - 1 on), since the clip head's pooling over a window has no window
+to pool. It differs from the window score; README "Command line" says how.
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ from lab.config import Config, SequenceConfig
 from lab.runtime.device import Precision
 from lab.errors import DataError
 from lab.evaluation.evaluate import score_clips
-from lab.inference.shared import can_share, encoded_windows, score_encoded
+from lab.evaluation.shared import can_share, encoded_windows, score_encoded
+from lab.inference.streaming import check_streamable, stream_step_logits
 from lab.runtime.checkpoint import unwrap
 from lab.data.transforms import build_transform
 from lab.data.dataset import window_starts
@@ -49,8 +56,11 @@ class Prediction:
     # (sequence.min_context); None for frames no such output covers (an item's first frames)
     frames: list[float | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mode: str = "windows"  # "windows" | "streaming" (no windows; prob_fake aggregates the per-frame scores)
 
     def verdict(self) -> str:
+        if self.mode == "streaming":
+            return f"{self.label.upper()} {self.prob_fake:.2f} (streaming, {self.num_frames} frames)"
         n = sum(w["scored"] for w in self.windows)
         return f"{self.label.upper()} {self.prob_fake:.2f} ({n} window{'s' if n != 1 else ''})"
 
@@ -101,28 +111,36 @@ def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: in
 
 def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float = 0.5,
             device: torch.device | str = "cpu", precision: Precision | None = None,
-            share_encoder: bool = True) -> Prediction:
-    """Score a video file or a folder of frames with `model` (built from `cfg`). `share_encoder`: encode each frame
-    once for all the windows that overlap it (`lab.inference.shared`; equal scores, less work); False re-runs the
-    whole model per window."""
+            share_encoder: bool | None = None, streaming: bool = False, chunk: int | None = None) -> Prediction:
+    """Score a video file or a folder of frames with `model` (built from `cfg`). `share_encoder` (default
+    `inference.share_encoder`): encode each frame once for all the windows that overlap it
+    (`lab.evaluation.shared`; equal scores, less work); False re-runs the whole model per window.
+    `streaming`: one pass with the ConvLSTM state carried over the whole video, `chunk` frames at a time (default
+    `max(sequence.length, inference.batch_size)`); see the module docstring for how its scores differ."""
     path = Path(path)
     if not path.exists():
         raise DataError("not found", path, f"pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
     device = torch.device(device)
     seq, inf = cfg.sequence, cfg.inference
+    if streaming:
+        check_streamable(unwrap(model))
     source = open_item(path)
     num_frames = source.num_frames
+    transform = build_transform(cfg.image, cfg.augmentation, train=False)
+    if streaming:
+        return _predict_streaming(path, source, transform, model, cfg, threshold, torch.device(device), precision,
+                                  chunk or max(seq.length, inf.batch_size))
     if num_frames < seq.length and seq.short_items != "pad":
         raise DataError(f"{num_frames} frames is shorter than one window of {seq.length}, and sequence.short_items is "
                         f"{seq.short_items}", path, "use a shorter sequence.length or --set sequence.short_items=pad")
     starts, coverage = plan_prediction(num_frames, seq)
-    transform = build_transform(cfg.image, cfg.augmentation, train=False)
     model.eval()
     probs_by_start: dict[int, float] = {}
     timelines_by_start: dict[int, list[float]] = {}
     batch: list[tuple[int, torch.Tensor]] = []
 
     net = unwrap(model)
+    share_encoder = inf.share_encoder if share_encoder is None else share_encoder
     shared = share_encoder and num_frames >= seq.length and can_share(net, seq.length)
 
     def flush():
@@ -165,6 +183,32 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
                 "scored": s in scored} for s in covering]
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, num_frames,
                       windows, per_frame, notes)
+
+
+def _predict_streaming(path: Path, source, transform, model: torch.nn.Module, cfg: Config, threshold: float,
+                       device: torch.device, precision: Precision | None, chunk: int) -> Prediction:
+    """`predict(..., streaming=True)`: per-frame scores from one pass, the video score aggregated over them."""
+    net = unwrap(model)
+    first = cfg.sequence.first_scored_step
+    if source.num_frames <= first:
+        raise DataError(f"{source.num_frames} frames leave no frame with sequence.min_context={cfg.sequence.min_context} "
+                        f"frames of context", path, "score a longer video, or lower sequence.min_context")
+    model.eval()
+    frames = (transform(frame[None])[0] for frame in source.iter_frames())
+    probs: list[float] = []
+    for logits in stream_step_logits(net, frames, device, precision, chunk):
+        probs.extend(logits.softmax(-1)[:, 1].cpu().tolist())
+    if len(probs) != source.num_frames:
+        raise DataError(f"{len(probs)} frames decoded where {source.num_frames} were counted", path,
+                        "re-encode the video")
+    inf = cfg.inference
+    score = video_score(probs[first:], inf.aggregation, threshold, inf.confident_fraction)
+    cut = decision_threshold(inf.aggregation, threshold)
+    per_frame = [None] * first + probs[first:]
+    note = (f"streaming: ConvLSTM state carried over all {source.num_frames} frames (no window resets); prob_fake "
+            f"is the {inf.aggregation} of the per-frame scores, not of window scores")
+    return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, source.num_frames,
+                      [], per_frame, [note], mode="streaming")
 
 
 def inference_video(video_path: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:

@@ -12,6 +12,10 @@ it, and each window's first c frames are encoded again for that window. Scores e
 recomputation up to float rounding in fp32 (the encoder sees other batch compositions; eval-mode BatchNorm is
 per sample); under bf16/fp16 autocast the rounding is that precision's. Memory holds one window of frames and
 maps, one chunk of frames and the heads of the windows that chunk completes, whatever the video's length.
+Frames that no wanted window holds (sparse windows: `sequence.max_windows_per_item`) are decoded but not encoded.
+
+Used by `lab.inference.infer.predict` (one video) and by evaluation (`dataset_window_logits`: every item of a
+split, frames read through the dataset's own source and transform, so the windows are the dataset's windows).
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from lab.errors import DataError
 from lab.runtime.device import Precision
@@ -58,6 +64,9 @@ def encoded_windows(net, frames: Iterator[torch.Tensor], wanted: set[int], lengt
     `frames` (normalised (3, H, W) tensors). `net` is an unwrapped `ClipClassifier` in eval mode. Needs
     num_frames >= length (a padded short item has one window: score it whole)."""
     context = net.streams.context
+    needed = np.zeros(num_frames, bool)  # frames whose interior maps some wanted window uses (1 byte a frame)
+    for start in wanted:
+        needed[start + context:start + length] = True
     raw: deque = deque(maxlen=max(length, context + 1))  # the last frames (window heads and interior context)
     maps: deque = deque(maxlen=length)  # interior maps of the last `length` frames (None where undefined)
     pending: list[torch.Tensor] = []
@@ -69,7 +78,8 @@ def encoded_windows(net, frames: Iterator[torch.Tensor], wanted: set[int], lengt
         seq = torch.stack(history + pending)[None].to(device)  # (1, ctx + k, 3, H, W)
         chans = net.streams(seq)[0, len(history):]  # interior channels of the pending frames
         first = n  # global index of pending[0]
-        usable = [i for i in range(len(pending)) if first + i >= context]  # frames with their full context
+        usable = [i for i in range(len(pending))  # frames with their full context that a window uses
+                  if first + i >= context and first + i < num_frames and needed[first + i]]
         enc = _encode(net, chans[usable], device, precision) if usable else None
         by_index = dict(zip(usable, enc)) if usable else {}
         ready = []
@@ -97,3 +107,42 @@ def encoded_windows(net, frames: Iterator[torch.Tensor], wanted: set[int], lengt
         yield from flush()
     if n != num_frames:
         raise DataError(f"{n} frames decoded where {num_frames} were counted", source, "re-encode the video")
+
+
+@torch.no_grad()
+def dataset_window_logits(net, ds, device: torch.device, precision: Precision | None = None, batch_size: int = 8,
+                          progress: bool = True) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Score the unpadded windows of `ds` (a `FrameSequenceDataset` with a deterministic, evaluation transform) from
+    shared encoder maps: batches of (window indices into `ds`, clip logits (B, 2), per-step logits (B, T, 2)).
+
+    Each item is read once, in order, through `ds.iter_item` (the source and transform `ds[i]` uses), and its
+    windows are the dataset's own (`ds.windows`, `max_windows_per_item` included). Padded windows (items shorter
+    than T) are left to the caller, which scores them whole. Memory: one window and one batch, per item."""
+    length = ds.sequence_length
+    by_item: dict[str, dict[int, int]] = {}  # item -> {start: window index}
+    for index, window in enumerate(ds.windows):
+        if not window.padded:
+            by_item.setdefault(window.item, {})[window.start] = index
+    indices: list[int] = []
+    maps: list[torch.Tensor] = []
+
+    def flush() -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        clip_logits, step_logits = score_encoded(net, torch.stack(maps), precision)
+        out = (list(indices), clip_logits, step_logits)
+        indices.clear()
+        maps.clear()
+        return out
+
+    for item in tqdm(ds.items, desc="scoring", unit="item", leave=False, disable=not progress):
+        starts = by_item.get(item.name)
+        if not starts:
+            continue
+        for start, window_maps in encoded_windows(net, ds.iter_item(item.name), set(starts), length, item.num_frames,
+                                                  ds.root / item.name, device, precision,
+                                                  chunk=max(batch_size, length)):
+            indices.append(starts[start])
+            maps.append(window_maps)
+            if len(indices) == batch_size:
+                yield flush()
+    if indices:
+        yield flush()
