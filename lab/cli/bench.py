@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from lab.config import Config, load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
 from lab.cli.bench_checkpoint import bench_checkpoint_write
+from lab.cli.bench_convlstm import CASE as CONVLSTM_CASE, bench_convlstm_vs_naive
 from lab.cli.bench_faces import CASE as FACE_CASE, bench_face_detectors
 from lab.cli.bench_inference import CASES as INFERENCE_CASES, bench_onnx, bench_shared_encoder
 from lab.cli.demo import DEMO_CONFIGS
@@ -48,8 +49,8 @@ COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", 
 # key: the row's name in bench.json's flat `ratios` (None: not a headline ratio). Rows sharing a key (one per
 # shape or device) report the worst: the smallest speed-up, or the largest "b / a" (a growth or a cost).
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
-         "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime")
-assert CASES[8:] == INFERENCE_CASES and CASES[7] == FACE_CASE
+         "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime", CONVLSTM_CASE)
+assert CASES[8:10] == INFERENCE_CASES and CASES[7] == FACE_CASE
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -353,6 +354,8 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
         for device in devices:
             run(f"{CASES[0]} ({device})", lambda: bench_convlstm_input(device, sizes))
             run(f"{CASES[1]} ({device})", lambda: bench_streaming(device, sizes, short))
+            run(f"{CONVLSTM_CASE} ({device})", lambda: bench_convlstm_vs_naive(
+                device, quick, sizes.lstm_batch, sizes.lstm_steps, sizes.repeats, interleaved, _row))
         run(CASES[2], lambda: bench_memory(sizes, short, long))
         run(CASES[3], lambda: bench_loader(sizes, work / "synth"))
         for device in devices:
