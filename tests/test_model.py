@@ -114,6 +114,30 @@ def test_batched_and_stepwise_input_conv_agree(bidirectional):
     torch.testing.assert_close(batched, stepwise, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_equals_the_usual_concat_convlstm_in_outputs_and_gradients(batched):
+    """The bench's baseline (one conv over concat[x_t, h] per step) with the same weights gives the same
+    outputs and the same gradients for the input and every weight, on both paths over the input conv."""
+    from lab.cli.bench_convlstm import NaiveConvLSTM
+
+    torch.manual_seed(0)
+    ours = ConvLSTM(3, 4, kernel_size=3)
+    ours.batched_input_max_pixels = 10**9 if batched else 0
+    cell = ours.cells[0]
+    naive = NaiveConvLSTM.like(cell)
+    x = torch.randn(2, 5, 3, 6, 6, requires_grad=True)
+    upstream = torch.randn(2, 5, 4, 6, 6)  # a non-uniform output gradient, so every gate's path is checked
+    (ours(x)[0] * upstream).sum().backward()
+    ours_x_grad, x.grad = x.grad, None
+    out = naive(x)
+    (out * upstream).sum().backward()
+    torch.testing.assert_close(ours(x)[0], out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours_x_grad, x.grad, atol=1e-5, rtol=1e-5)
+    weight = torch.cat([cell.input_conv.weight.grad, cell.hidden_conv.weight.grad], dim=1)
+    torch.testing.assert_close(weight, naive.conv.weight.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cell.input_conv.bias.grad, naive.conv.bias.grad, atol=1e-5, rtol=1e-5)
+
+
 def test_time_major_input_and_output():
     conv = ConvLSTM(3, 4, num_layers=2, bidirectional=True)
     x = torch.randn(2, 5, 3, 6, 6)

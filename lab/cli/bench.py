@@ -34,6 +34,7 @@ from lab.cli.bench_cache import CASE as CACHE_CASE, bench_frame_cache
 from lab.cli.bench_checkpoint import bench_checkpoint_write
 from lab.cli.bench_compress import (CASES as COMPRESS_CASES, FULL as COMPRESS_FULL, QUICK as COMPRESS_QUICK,
                                     bench_int8, bench_train_flops)
+from lab.cli.bench_convlstm import CASE as CONVLSTM_CASE, bench_convlstm_vs_naive
 from lab.cli.bench_faces import CASE as FACE_CASE, bench_face_detectors
 from lab.cli.bench_inference import CASES as INFERENCE_CASES, bench_onnx, bench_shared_encoder
 from lab.cli.demo import DEMO_CONFIGS
@@ -52,7 +53,7 @@ COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", 
 # shape or device) report the worst: the smallest speed-up, or the largest "b / a" (a growth or a cost).
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
          "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime", "int8 onnx",
-         "train flops", "frame cache")
+         "train flops", "frame cache", CONVLSTM_CASE)
 assert CASES[8:10] == INFERENCE_CASES and CASES[7] == FACE_CASE and CASES[10:12] == COMPRESS_CASES
 assert CASES[12] == CACHE_CASE
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
@@ -362,6 +363,8 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
         for device in devices:
             run(f"{CASES[0]} ({device})", lambda: bench_convlstm_input(device, sizes))
             run(f"{CASES[1]} ({device})", lambda: bench_streaming(device, sizes, short))
+            run(f"{CONVLSTM_CASE} ({device})", lambda: bench_convlstm_vs_naive(
+                device, quick, sizes.lstm_batch, sizes.lstm_steps, sizes.repeats, interleaved, _row))
         run(CASES[2], lambda: bench_memory(sizes, ten, sixty))
         run(CASES[3], lambda: bench_loader(sizes, work / "synth"))
         for device in devices:

@@ -13,13 +13,17 @@ from torch import Tensor, nn
 State = tuple[Tensor, Tensor]  # (h, c), each (B, hidden, H, W)
 
 # `ConvLSTM` runs `input_conv` over all T frames as one batched convolution outside the time loop when the
-# feature map has at most this many pixels, else step by step inside the loop. Measured on this project's
-# shared 2-core CPU, one thread, min of 7 interleaved runs, one layer, B=2, T=16, hidden 64, kernel 3
-# (loop time / batched time, >1 means batched is faster; forward+backward and forward only):
+# feature map has at most this many pixels; above that, each step runs ONE convolution over concat[x_t, h]
+# with the two weights concatenated (the same function). Measured on this project's shared 2-core CPU:
+# batched over T vs the step-by-step loop of two convolutions, one thread, min of 7 interleaved runs, one
+# layer, B=2, T=16, hidden 64, kernel 3 (loop time / batched time, forward+backward and forward only):
 #   7x7   C_in 512: 1.40x / 1.45x      14x14 C_in 256: 1.04x / 1.05x
 #   28x28 C_in 128: 0.84x / 0.90x      56x56 C_in 64:  0.60x / 0.84x
-# (likely cache: the big all-T gate tensor no longer fits, per step it is consumed while hot). Not measured
-# on a GPU, where fewer, larger kernels usually win: re-measure there and set an instance's
+# and per step, forward+backward, median of 5 (ms, under heavy load: read the ratios): one convolution over
+# concat[x_t, h] 1204 against input_conv + hidden_conv 1718 at 56x56 (1.43x), 780 against 1096 at 28x28
+# (1.41x): oneDNN on this CPU runs a C_in 64-128 convolution well below the efficiency of one twice as
+# deep. Not measured on a GPU, where fewer, larger kernels usually win (batched over T was 1.30x faster than
+# the two-convolution loop at 28x28 on an H200): re-measure there and set an instance's
 # `batched_input_max_pixels`.
 BATCHED_INPUT_CONV_MAX_PIXELS = 14 * 14
 
@@ -47,14 +51,28 @@ class ConvLSTMCell(nn.Module):
     def step(self, x_gates: Tensor, state: State | None = None) -> State:
         """One step from precomputed `input_conv(x)` (B, 4*hidden, H, W): lets callers batch it over time."""
         if state is None:  # h = c = 0: hidden_conv(0) is 0 (no bias) and f*c is 0, so skip both
-            i, _, g, o = x_gates.chunk(4, dim=1)
-            c = torch.sigmoid(i) * torch.tanh(g)
-        else:
-            h, c = state
-            i, f, g, o = (x_gates + self.hidden_conv(h)).chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+            return self.update(x_gates, None)
+        return self.update(x_gates + self.hidden_conv(state[0]), state[1])
+
+    def step_concat(self, x: Tensor, state: State | None = None, weight: Tensor | None = None) -> State:
+        """`forward` as ONE convolution over concat[x, h]; `weight`: `concat_weight()`, made once per sequence
+        (see BATCHED_INPUT_CONV_MAX_PIXELS for when this is faster)."""
+        if state is None:
+            return self.update(self.input_conv(x), None)
+        weight = self.concat_weight() if weight is None else weight
+        return self.update(F.conv2d(torch.cat([x, state[0]], dim=1), weight, self.input_conv.bias,
+                                    padding="same"), state[1])
+
+    def concat_weight(self) -> Tensor:
+        """(4*hidden, C_in + hidden, k, k): the weight of one convolution over concat[x, h]."""
+        return torch.cat([self.input_conv.weight, self.hidden_conv.weight], dim=1)
+
+    @staticmethod
+    def update(gates: Tensor, c: Tensor | None) -> State:
+        """Gate pre-activations (B, 4*hidden, H, W) and c (None: zeros) -> the new (h, c)."""
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(i) * torch.tanh(g) if c is None else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
 
 
 class ConvLSTM(nn.Module):
@@ -118,11 +136,13 @@ class ConvLSTM(nn.Module):
              ) -> tuple[Tensor, State]:
         """One direction of one layer: x (B, T, C, H, W) -> (B, T, hidden, H, W) and the final (h, c)."""
         steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+        # unbind: one backward node (a stack); indexing x[:, t] gave each step a zeroed full-size gradient to add
         if batched:
-            gates = cell.input_conv(x.flatten(0, 1)).unflatten(0, x.shape[:2])  # (B, T, 4*hidden, H, W)
+            gates = cell.input_conv(x.flatten(0, 1)).unflatten(0, x.shape[:2]).unbind(1)  # T x (B, 4*hidden, H, W)
+        else:
+            frames, weight = x.unbind(1), cell.concat_weight()
         outputs: list[Tensor] = [x] * x.shape[1]  # placeholders, each overwritten below
         for t in steps:
-            state = cell.step(gates[:, t], state) if batched else cell(x[:, t], state)
+            state = cell.step(gates[t], state) if batched else cell.step_concat(frames[t], state, weight)
             outputs[t] = state[0]
         return torch.stack(outputs, dim=1), state
-
