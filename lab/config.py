@@ -34,6 +34,9 @@ class DataConfig:
     # DataLoader worker processes; 0 decodes in the main process; "auto": from the CPUs this process may use
     # (lab.data.dataset.resolve_num_workers)
     num_workers: int | Literal["auto"] = "auto"
+    # Fake items of these families are left out of the training and validation splits (reals stay; the test split
+    # is untouched): one fold of leave-one-family-out (lab.training.leave_one_out), reproducible from the checkpoint.
+    held_out_families: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,8 @@ def _validate(cfg: Config) -> None:
     for key in _UNIT_INTERVAL:
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"{flat[key]!r} is outside [0, 1)", key, "give a value >= 0 and < 1")
+    if any(not name.strip() for name in cfg.data.held_out_families):
+        raise ConfigError("an empty family name", "data.held_out_families", "give family names, e.g. [color_flicker]")
     if cfg.sequence.stride > cfg.sequence.length:
         raise ConfigError(f"stride {cfg.sequence.stride} is longer than a window of {cfg.sequence.length} frames, "
                           "so frames between windows are never seen", "sequence.stride",

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval,
                               cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train, train_parser)
+from lab.cli.experiment import add_experiment_parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/bench", help="folder for bench.md and bench.json (default reports/bench)")
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_bench)
+
+    add_experiment_parser(sub)
 
     p = sub.add_parser("notebooks", help="execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)")
     notebook_arguments(p)
