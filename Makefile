@@ -35,4 +35,4 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf data/train data/val data/test data/notebooks data/notebooks_real data/real_footage_demo checkpoints/* logs reports/demo* reports/notebooks
+	rm -rf data/train data/val data/test data/notebooks data/notebooks_real data/notebooks_loo data/real_footage_demo checkpoints/* logs reports/demo* reports/notebooks

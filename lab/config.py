@@ -38,6 +38,9 @@ class DataConfig:
     # "auto" reads it where one exists, "require" stops when one is missing, "off" always decodes. A cache whose
     # sources changed is refused under auto and require alike.
     cache: Literal["auto", "off", "require"] = "auto"
+    # Fake items of these families are left out of the training and validation splits (reals stay; the test split
+    # is untouched): one fold of leave-one-family-out (lab.training.leave_one_out), reproducible from the checkpoint.
+    held_out_families: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,8 @@ def _validate(cfg: Config) -> None:
     for key in _UNIT_INTERVAL:
         if not 0.0 <= flat[key] < 1.0:
             raise ConfigError(f"{flat[key]!r} is outside [0, 1)", key, "give a value >= 0 and < 1")
+    if any(not name.strip() for name in cfg.data.held_out_families):
+        raise ConfigError("an empty family name", "data.held_out_families", "give family names, e.g. [color_flicker]")
     if cfg.sequence.stride > cfg.sequence.length:
         raise ConfigError(f"stride {cfg.sequence.stride} is longer than a window of {cfg.sequence.length} frames, "
                           "so frames between windows are never seen", "sequence.stride",

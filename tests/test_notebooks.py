@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -19,7 +20,7 @@ from lab.workbench.notebooks import (NotebookError, discover_notebooks, enter_pr
                            split_dir, strip_outputs)
 
 NOTEBOOKS = discover_notebooks(ROOT)
-OURS = ("01_data_exploration", "02_training", "03_evaluation", "04_error_analysis")
+OURS = ("01_data_exploration", "02_training", "03_evaluation", "04_error_analysis", "06_generalisation")
 
 
 def _notebook(path, *cells, params="x = 1"):
@@ -62,6 +63,10 @@ def test_chained_notebooks_share_run_name_and_checkpoint_layout():
     assert params["01_data_exploration"]["make_synthetic_if_missing"] is True
     assert params["01_data_exploration"]["data_dir"] == params["02_training"]["data_dir"]
     assert params["01_data_exploration"]["real_footage_dir"] == params["04_error_analysis"]["real_footage_dir"]
+    # 06 writes its own small set when missing, from 01's synthetic_* parameters (so --param sizes both alike)
+    assert params["06_generalisation"]["make_synthetic_if_missing"] is True
+    assert {k for k in params["01_data_exploration"] if k.startswith("synthetic_")} == {
+        k for k in params["06_generalisation"] if k.startswith("synthetic_")}
 
 
 # ----------------------------------------------------------------------------------------------- the rules
@@ -228,3 +233,5 @@ def test_papermill_runs_every_notebook_on_tiny_data(tmp_path):
     for name in ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md"):
         assert (report / name).is_file(), name
     assert json.loads((report / "metrics.json").read_text())["n_videos"] == 4
+    loo = pd.read_csv(tmp_path / "reports" / "nbtest" / "leave_one_out" / "table.csv")  # 06, on 01's data
+    assert sorted(loo["held_out"].unique()) == ["boundary_jitter", "color_flicker"] and loo["model"].nunique() == 2

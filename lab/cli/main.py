@@ -14,6 +14,7 @@ from typing import Sequence
 from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, add_streaming_flag,
                               guard, cmd_eval, cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train,
                               train_parser)
+from lab.cli.experiment import add_experiment_parser
 from lab.cli.experiment_robustness import add_robustness_parser
 
 
@@ -200,9 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_flags(p)
     p.set_defaults(fn=cmd_predict, kind="auto")
 
-    p = sub.add_parser("experiment", help="experiments on a checkpoint: robustness to re-encoding and other degradations")
-    experiments = p.add_subparsers(dest="experiment", required=True)
-    add_robustness_parser(experiments)
+    add_robustness_parser(add_experiment_parser(sub))
 
     p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
     p.add_argument("--data-root", default="data",

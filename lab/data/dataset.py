@@ -11,7 +11,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Callable, Collection, Iterator, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -149,6 +149,31 @@ def discover_items(root: str | Path) -> tuple[list[tuple[Path, int]], list[Path]
     return found, ignored
 
 
+def item_family(root: Path, name: str, label: int, manifest: dict[str, dict[str, str]] | None) -> tuple[str, bool]:
+    """(family of item `name` under `root`, whether the manifest lists it): the manifest's family column, else
+    the name's prefix before `__`, else the class. A manifest label that contradicts the folder is an error."""
+    family = family_from_name(Path(name).name, CLASSES[label])
+    row = _manifest_row(manifest, name) if manifest is not None else None
+    if row is not None:
+        family = (row["family"] or "").strip() or family
+        if (row.get("label") or "").strip() not in ("", str(label)):
+            raise DataError(f"manifest gives label {row['label']} to '{name}', which lies under {CLASSES[label]}/",
+                            root / MANIFEST, "fix one of them")
+    return family, manifest is None or row is not None
+
+
+def fake_families(root: str | Path) -> dict[str, int]:
+    """Fake items per family under `root` (as a dataset would see them, without opening any item)."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    counts: dict[str, int] = {}
+    for path, label in discover_items(root)[0]:
+        if label == 1:
+            family = item_family(root, path.relative_to(root).as_posix(), label, manifest)[0]
+            counts[family] = counts.get(family, 0) + 1
+    return counts
+
+
 # ---------------------------------------------------------------------------------------------- dataset
 
 
@@ -167,7 +192,8 @@ class FrameSequenceDataset(Dataset):
     def __init__(self, root: str | Path, sequence_length: int, stride: int,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *,
                  short_items: ShortItems = "pad", max_windows_per_item: int = 0,
-                 cache: CacheMode = "off", cache_size: tuple[int, int] | None = None):
+                 cache: CacheMode = "off", cache_size: tuple[int, int] | None = None,
+                 held_out_families: Collection[str] = ()):
         if sequence_length < 1 or stride < 1 or max_windows_per_item < 0:
             raise ValueError(f"need sequence_length >= 1, stride >= 1, max_windows_per_item >= 0; got "
                              f"{sequence_length}, {stride}, {max_windows_per_item}")
@@ -183,6 +209,8 @@ class FrameSequenceDataset(Dataset):
             raise ValueError("a cache mode other than 'off' needs cache_size (height, width)")
         self.cache, self.cache_size = cache, cache_size
         self.cached = False
+        self.held_out_families = frozenset(held_out_families)
+        self.held_out: dict[str, int] = {}  # family -> fake items left out because their family is held out
 
         self._sources: dict[str, FrameSource] = {}
         self.items: list[Item] = self._load_items()
@@ -208,20 +236,19 @@ class FrameSequenceDataset(Dataset):
         items, unlisted = [], []
         for path, label in candidates:
             name = path.relative_to(self.root).as_posix()
+            family, listed = item_family(self.root, name, label, manifest)
+            if not listed:
+                unlisted.append(name)
+            if label == 1 and family in self.held_out_families:  # never opened, never seen
+                self.held_out[family] = self.held_out.get(family, 0) + 1
+                continue
             # open_item raises DataError for an empty folder or an unreadable video
             source = cached[name] if cached is not None else open_item(path)
-            family = family_from_name(path.name, CLASSES[label])
-            if manifest is not None:
-                row = _manifest_row(manifest, name)
-                if row is None:
-                    unlisted.append(name)
-                else:
-                    family = (row["family"] or "").strip() or family
-                    if (row.get("label") or "").strip() not in ("", str(label)):
-                        raise DataError(f"manifest gives label {row['label']} to '{name}', which lies under "
-                                        f"{CLASSES[label]}/", self.root / MANIFEST, "fix one of them")
             self._sources[name] = source
             items.append(Item(name, label, family, source.num_frames, source.fps))
+        if not items:
+            raise DataError("dataset folder holds no items but held-out fakes", self.root,
+                            "hold out fewer families (data.held_out_families)")
         if unlisted:
             warnings.warn(f"{len(unlisted)} of {len(items)} items in {self.root} are missing from {MANIFEST}; "
                           f"their family comes from their name (first: {unlisted[0]})", stacklevel=3)
@@ -301,10 +328,13 @@ def make_weighted_sampler(labels: Sequence[int], num_samples: int | None = None,
 
 
 def build_dataset(root: str | Path, sequence: SequenceConfig, image: ImageConfig,
-                  augmentation: AugmentationConfig, train: bool, cache: CacheMode = "auto") -> FrameSequenceDataset:
+                  augmentation: AugmentationConfig, train: bool, cache: CacheMode = "auto",
+                  held_out_families: Collection[str] = ()) -> FrameSequenceDataset:
     """The dataset of one split, wired from config: windows from `sequence`, transform from image/augmentation,
-    frames from the split's decoded-frame cache for (image.height, image.width) as `cache` (data.cache) says."""
+    frames from the split's decoded-frame cache for (image.height, image.width) as `cache` (data.cache) says;
+    fakes of `held_out_families` (data.held_out_families, for training and validation) are left out."""
     return FrameSequenceDataset(root, sequence.length, sequence.stride,
                                 build_transform(image, augmentation, train),
                                 short_items=sequence.short_items, max_windows_per_item=sequence.max_windows_per_item,
-                                cache=cache, cache_size=(image.height, image.width))
+                                cache=cache, cache_size=(image.height, image.width),
+                                held_out_families=held_out_families)

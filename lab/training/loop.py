@@ -84,10 +84,16 @@ def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, l
 
 
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
-    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True,
-                             cache=cfg.data.cache)
-    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False,
-                           cache=cfg.data.cache)
+    held_out = cfg.data.held_out_families  # leave-one-family-out: those fakes stay out of training and selection
+    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, True, cfg.data.cache,
+                             held_out)
+    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, False, cfg.data.cache,
+                           held_out)
+    absent = [family for family in held_out if family not in train_ds.held_out]
+    if absent:
+        raise DataError(f"held-out family {absent[0]!r} names no fake item of the training split",
+                        "data.held_out_families", "name families of the training split's fakes (its manifest's "
+                        "family column, or the item name before '__')")
     if not both_classes(train_ds.labels) or not both_classes(val_ds.labels):
         raise DataError("training needs real and fake items in both the training and the validation split",
                         f"{cfg.data.train_dir}, {cfg.data.val_dir}",
@@ -206,8 +212,10 @@ def fit(
     model = build_model(cfg.model)
     if info.is_main:
         shape = (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
+        held_out = train_loader.dataset.dataset.held_out  # SeededSamples -> FrameSequenceDataset
         tqdm.write(f"model: {summarize(model, shape)} | device {device} | {len(train_loader.dataset)} train / "
-                   f"{len(val_ds)} val windows")
+                   f"{len(val_ds)} val windows" + "".join(f" | held out: {family} ({n} train fakes)"
+                                                          for family, n in held_out.items()))
     model = prepare_model(model, device, channels_last=tcfg.channels_last, compile=tcfg.compile)
     if info.enabled:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
