@@ -22,8 +22,10 @@ from lab.config import Config
 from lab.data.dataset import build_dataset, resolve_num_workers
 from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
+from lab.evaluation.calibration import margins, nll, probabilities
+from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.groups import all_groups, attach_manifest
-from lab.evaluation.metrics import binary_metrics, both_classes
+from lab.evaluation.metrics import binary_metrics, both_classes, expected_calibration_error
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class Scored:
     """Model outputs for N windows, in dataset order."""
 
     labels: np.ndarray  # (N,) 0 real / 1 fake
-    probs: np.ndarray  # (N,) clip P(fake)
-    timeline: np.ndarray  # (N, T) per-timestep P(fake)
-    loss: float  # mean cross-entropy of the clip logits
+    probs: np.ndarray  # (N,) clip P(fake) = softmax(logits / temperature)[fake]
+    timeline: np.ndarray  # (N, T) per-timestep P(fake), at the same temperature
+    loss: float  # mean cross-entropy of the (unscaled) clip logits
+    logits: np.ndarray | None = None  # (N, 2) unscaled clip logits: what temperature scaling is fitted on
 
 
 @torch.no_grad()
@@ -49,31 +52,32 @@ def score_clips(model: torch.nn.Module, clips: torch.Tensor, precision: Precisio
 
 @torch.no_grad()
 def score_loader(model, loader: DataLoader, device: torch.device, precision: Precision | None = None, *,
-                 info: DistInfo | None = None, progress: bool = True) -> Scored:
-    """Score every batch of `loader`. Under DDP each rank holds windows r, r+W, ...; they are gathered
-    from all ranks and put back into dataset order."""
+                 info: DistInfo | None = None, progress: bool = True, temperature: float = 1.0) -> Scored:
+    """Score every batch of `loader`, P(fake) at `temperature`. Under DDP each rank holds windows r, r+W, ...;
+    they are gathered from all ranks and put back into dataset order."""
     model.eval()
-    labels, probs, timeline, losses = [], [], [], []
+    labels, logits, timeline, losses = [], [], [], []
     for clips, y in tqdm(loader, desc="scoring", leave=False, disable=not progress):
         clips, y = clips.to(device, non_blocking=True), y.to(device, non_blocking=True)
         clip_logits, step_logits = score_clips(model, clips, precision)
         losses.append(F.cross_entropy(clip_logits, y, reduction="none"))
         labels.append(y)
-        probs.append(clip_logits.softmax(-1)[:, 1])
-        timeline.append(step_logits.softmax(-1)[..., 1])
-    lab_t, prob_t, loss_t = torch.cat(labels), torch.cat(probs), torch.cat(losses)
+        logits.append(clip_logits)
+        timeline.append(probabilities(step_logits, temperature))
+    lab_t, logit_t, loss_t = torch.cat(labels), torch.cat(logits), torch.cat(losses)
     tl_t = torch.cat(timeline)
     steps = tl_t.shape[1]
     if info is not None and info.enabled:
-        lab_t, prob_t, loss_t = (gather_tensor(t, info) for t in (lab_t, prob_t, loss_t))
+        lab_t, loss_t = (gather_tensor(t, info) for t in (lab_t, loss_t))
         tl_t = gather_tensor(tl_t.flatten(), info).view(-1, steps)
+        logit_t = gather_tensor(logit_t.flatten(), info).view(-1, 2)
         n = lab_t.numel()
         order = torch.cat([torch.arange(r, n, info.world_size) for r in range(info.world_size)])
         restore = torch.empty_like(order)
         restore[order] = torch.arange(n)
-        lab_t, prob_t, loss_t, tl_t = lab_t[restore], prob_t[restore], loss_t[restore], tl_t[restore]
-    return Scored(lab_t.cpu().numpy().astype(int), prob_t.cpu().numpy(), tl_t.cpu().numpy(),
-                  float(loss_t.mean().item()))
+        lab_t, logit_t, loss_t, tl_t = lab_t[restore], logit_t[restore], loss_t[restore], tl_t[restore]
+    return Scored(lab_t.cpu().numpy().astype(int), probabilities(logit_t, temperature).cpu().numpy(),
+                  tl_t.cpu().numpy(), float(loss_t.mean().item()), logit_t.cpu().numpy())
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Evaluation:
     threshold: float
     aggregation: str
     extra: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None  # the temperature and threshold rule the scores and decisions used
 
 
 def aggregate_videos(windows: pd.DataFrame, strategy: str, threshold: float,
@@ -114,15 +119,32 @@ def per_family(videos: pd.DataFrame, threshold: float) -> dict[str, dict[str, fl
     return out
 
 
+def calibration_summary(labels, logits, temperature: float) -> dict[str, float]:
+    """ECE and NLL of the clip scores before (T = 1) and after temperature scaling, on these windows."""
+    logits_t = torch.as_tensor(np.asarray(logits))
+    y, m = np.asarray(labels), margins(logits)
+    return {"temperature": float(temperature),
+            "ece_raw": expected_calibration_error(y, probabilities(logits_t, 1.0).numpy()),
+            "ece_calibrated": expected_calibration_error(y, probabilities(logits_t, temperature).numpy()),
+            "nll_raw": nll(y, m, 1.0), "nll_calibrated": nll(y, m, temperature)}
+
+
 def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
-                   threshold: float, precision: Precision | None = None, progress: bool = True) -> Evaluation:
-    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics."""
+                   threshold: float | Decision, precision: Precision | None = None,
+                   progress: bool = True) -> Evaluation:
+    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics.
+
+    `threshold` is a checkpoint's Decision (`checkpoint_decision(ckpt)`: its temperature and threshold), or a
+    plain threshold on uncalibrated scores (T = 1)."""
+    decision = as_decision(threshold)
+    threshold = decision.threshold
     ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
     loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(cfg.data.num_workers))
-    scored = score_loader(model, loader, device, precision, progress=progress)
+    scored = score_loader(model, loader, device, precision, progress=progress, temperature=decision.temperature)
     windows = ds.metadata().reset_index(drop=True)
     windows["prob_fake"] = scored.probs
+    windows["prob_fake_raw"] = probabilities(torch.as_tensor(scored.logits), 1.0).numpy()  # before scaling
     timeline = scored.timeline.copy()
     timeline[:, :cfg.sequence.first_scored_step] = np.nan  # steps with too little context are not evidence
     windows["timeline"] = [" ".join(f"{p:.4f}" for p in row) for row in timeline]
@@ -139,5 +161,6 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
         metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
         metrics["groups"] = all_groups(videos, decision_threshold(chosen, threshold))
     metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
-                    "n_windows": len(windows), "n_videos": len(videos)})
-    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline})
+                    "n_windows": len(windows), "n_videos": len(videos), "decision": decision.to_dict(),
+                    "calibration": calibration_summary(scored.labels, scored.logits, decision.temperature)})
+    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline}, decision)

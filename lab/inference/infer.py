@@ -26,6 +26,8 @@ from lab.evaluation.aggregate import decision_threshold, frame_scores, video_sco
 from lab.config import Config, SequenceConfig
 from lab.runtime.device import Precision
 from lab.errors import DataError
+from lab.evaluation.calibration import probabilities
+from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.evaluate import score_clips
 from lab.inference.shared import can_share, encoded_windows, score_encoded
 from lab.runtime.checkpoint import unwrap
@@ -49,10 +51,17 @@ class Prediction:
     # (sequence.min_context); None for frames no such output covers (an item's first frames)
     frames: list[float | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # the temperature and window threshold used, and how the threshold was chosen (Decision.to_dict())
+    decision: dict = field(default_factory=dict)
 
     def verdict(self) -> str:
+        """`FAKE 0.93 (41 windows) at threshold 0.41 (youden, T=1.83)`."""
         n = sum(w["scored"] for w in self.windows)
-        return f"{self.label.upper()} {self.prob_fake:.2f} ({n} window{'s' if n != 1 else ''})"
+        text = f"{self.label.upper()} {self.prob_fake:.2f} ({n} window{'s' if n != 1 else ''})"
+        if self.decision:
+            decision = Decision.from_dict(self.decision)
+            text += f" at threshold {decision.threshold:.2f} ({decision.short()})"
+        return text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,12 +108,15 @@ def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: in
         yield 0, torch.stack(list(buffer) + [buffer[-1]] * (length - n))
 
 
-def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float = 0.5,
+def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float | Decision = 0.5,
             device: torch.device | str = "cpu", precision: Precision | None = None,
             share_encoder: bool = True) -> Prediction:
-    """Score a video file or a folder of frames with `model` (built from `cfg`). `share_encoder`: encode each frame
-    once for all the windows that overlap it (`lab.inference.shared`; equal scores, less work); False re-runs the
-    whole model per window."""
+    """Score a video file or a folder of frames with `model` (built from `cfg`). `threshold`: a checkpoint's
+    Decision (`checkpoint_decision(ckpt)`: temperature and threshold) or a plain threshold on uncalibrated scores.
+    `share_encoder`: encode each frame once for all the windows that overlap it (`lab.inference.shared`; equal
+    scores, less work); False re-runs the whole model per window."""
+    decision = as_decision(threshold)
+    threshold = decision.threshold
     path = Path(path)
     if not path.exists():
         raise DataError("not found", path, f"pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
@@ -129,8 +141,8 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
         inputs = torch.stack([clip for _, clip in batch]).to(device)
         scorer = score_encoded if shared else score_clips
         clip_logits, step_logits = scorer(net if shared else model, inputs, precision)
-        clip_p = clip_logits.softmax(-1)[:, 1].cpu().numpy()
-        step_p = step_logits.softmax(-1)[..., 1].cpu().numpy()
+        clip_p = probabilities(clip_logits, decision.temperature).cpu().numpy()
+        step_p = probabilities(step_logits, decision.temperature).cpu().numpy()
         for (start, _), p, steps in zip(batch, clip_p, step_p):
             probs_by_start[start] = float(p)
             timelines_by_start[start] = steps.tolist()
@@ -164,7 +176,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     windows = [{"start": s, "end": min(s + seq.length, num_frames), "prob_fake": probs_by_start[s],
                 "scored": s in scored} for s in covering]
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, num_frames,
-                      windows, per_frame, notes)
+                      windows, per_frame, notes, decision.to_dict())
 
 
 def inference_video(video_path: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:
