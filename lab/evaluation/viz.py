@@ -75,7 +75,7 @@ def plot_reliability(labels, scores, save_path=None, bins: int = 10, title: str 
         ax.plot(conf0, acc0, marker="s", lw=1.5, c="tab:orange", alpha=0.8, label=before_label)
     ax.plot(conf, acc, marker="o", lw=2, c="tab:blue", label=label)
     ax.set(xlabel="predicted P(fake)", ylabel="observed fraction fake", title=title, xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left")
+    ax.legend(loc="best", fontsize="small")
     return save_figure(fig, save_path)
 
 
