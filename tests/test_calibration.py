@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from lab.cli.main import main as lab_main
 from lab.evaluation.calibration import T_MAX, T_MIN, fit_temperature, probabilities
-from lab.evaluation.decision import Decision, checkpoint_decision, decide, uncalibrated_cut
+from lab.evaluation.decision import Decision, checkpoint_decision, decide, same_cut
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.metrics import choose_threshold, expected_calibration_error
 from lab.evaluation.thresholds import rates, select_threshold, threshold_eer, threshold_target_fpr
@@ -95,14 +95,15 @@ def test_eer_threshold_balances_the_two_error_rates(data):
 @FAST
 @given(seed=st.integers(0, 2**16), temperature=st.floats(0.2, 5.0),
        method=st.sampled_from(["youden", "eer", "target_fpr"]))
-def test_the_uncalibrated_cut_flags_the_same_windows(seed, temperature, method):
+def test_the_calibrated_and_the_plain_threshold_flag_the_same_windows(seed, temperature, method):
     y, logits = calibrated_sample(60, seed)
     if len(set(y)) < 2:
         return
     logits_t = torch.as_tensor(logits, dtype=torch.float32)
     calibrated, raw = probabilities(logits_t, temperature).numpy(), probabilities(logits_t, 1.0).numpy()
-    t = select_threshold(y, calibrated, method, 0.05)["value"]
-    assert np.array_equal(raw >= uncalibrated_cut(t, calibrated, raw), calibrated >= t)
+    t = select_threshold(y, raw, method, 0.05)["value"]
+    assert np.array_equal(calibrated >= same_cut(t, raw, calibrated), raw >= t)
+    assert np.array_equal(raw >= same_cut(same_cut(t, raw, calibrated), calibrated, raw), raw >= t)
 
 
 def test_youden_is_the_rule_training_always_used():
@@ -111,6 +112,11 @@ def test_youden_is_the_rule_training_always_used():
     assert select_threshold(y, scores, "youden")["value"] == choose_threshold(y, scores)
     decision, calibration, raw_cut = decide(y, logits, "youden", temperature_scaling=False)
     assert (decision.temperature, decision.calibrated, raw_cut) == (1.0, False, decision.threshold)
+    decision, calibration, raw_cut = decide(y, logits * 3.0, "youden")  # calibrated: the same cut, restated
+    assert calibration.fitted and raw_cut == choose_threshold(y, probabilities(torch.as_tensor(logits * 3.0)).numpy())
+    fpr, recall = rates(y, probabilities(torch.as_tensor(logits * 3.0), decision.temperature).numpy(),
+                        decision.threshold)
+    assert (decision.val_fpr, decision.val_recall) == (fpr, recall)
 
 
 # ------------------------------------------------------------------------------- checkpoints and commands

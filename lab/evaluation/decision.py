@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from lab.evaluation.calibration import Calibration, fit_temperature, probabilities
-from lab.evaluation.thresholds import select_threshold
+from lab.evaluation.thresholds import rates, select_threshold
 
 _LABELS = {"youden": "Youden's J on validation", "eer": "equal error rate on validation",
            "target_fpr": "target FPR {target_fpr:g} on validation",
@@ -76,24 +76,31 @@ def checkpoint_decision(ckpt: dict) -> Decision:
 def decide(labels, logits, method: str = "youden", target_fpr: float = 0.01,
            temperature_scaling: bool = True) -> tuple[Decision, Calibration, float]:
     """Fit T on (N,) validation labels and (N, 2) clip logits (unless `temperature_scaling` is off), then choose
-    the threshold by `method` on the calibrated scores. Returns (decision, calibration record, the same cut on
-    the uncalibrated scores: the checkpoint's plain `threshold`)."""
+    the threshold by `method`. Returns (decision, calibration record, the same cut on the uncalibrated scores: the
+    checkpoint's plain `threshold`).
+
+    Every rule depends only on the order of the scores, which T does not change, so the cut is chosen among the
+    uncalibrated validation scores (exactly the cut training chose before calibration existed) and stated on the
+    calibrated scale: the lowest calibrated score of the windows it calls fake. Choosing among the calibrated
+    scores directly is the same in exact arithmetic, but T far from 1 can round distinct float32 scores to ties."""
     labels = np.asarray(labels, dtype=int)
     logits = torch.as_tensor(np.asarray(logits, dtype=np.float32))
     calibration = fit_temperature(labels, logits) if temperature_scaling else Calibration.identity(labels, logits)
     t = calibration.temperature
-    scores = probabilities(logits, t).numpy()
-    chosen = select_threshold(labels, scores, method, target_fpr)
-    decision = Decision(chosen["value"], method, t, calibration.fitted, chosen["target_fpr"], chosen["fpr"],
-                        chosen["recall"])
-    return decision, calibration, uncalibrated_cut(decision.threshold, scores, probabilities(logits, 1.0).numpy())
+    raw, calibrated = probabilities(logits, 1.0).numpy(), probabilities(logits, t).numpy()
+    chosen = select_threshold(labels, raw, method, target_fpr)
+    threshold = same_cut(chosen["value"], raw, calibrated)
+    fpr, recall = rates(labels, calibrated, threshold)
+    decision = Decision(threshold, method, t, calibration.fitted, chosen["target_fpr"], fpr, recall)
+    return decision, calibration, chosen["value"]
 
 
-def uncalibrated_cut(threshold: float, calibrated, raw) -> float:
-    """The threshold on `raw` scores that flags exactly the windows `calibrated >= threshold` flags: the lowest
-    raw score among them (the order is the same), or just above every raw score when none is flagged."""
-    calibrated, raw = np.asarray(calibrated, dtype=float), np.asarray(raw, dtype=float)
-    if np.array_equal(calibrated, raw):
+def same_cut(threshold: float, scores, rescaled) -> float:
+    """The threshold on `rescaled` (a monotone rescaling of `scores`, item by item) that flags the items
+    `scores >= threshold` flags: the lowest rescaled score among them, or just above every rescaled score when
+    none is flagged. Items tied with it after rescaling are flagged too."""
+    scores, rescaled = np.asarray(scores, dtype=float), np.asarray(rescaled, dtype=float)
+    if np.array_equal(scores, rescaled):
         return float(threshold)
-    flagged = calibrated >= threshold
-    return float(raw[flagged].min()) if flagged.any() else float(np.nextafter(raw.max(), np.inf))
+    flagged = scores >= threshold
+    return float(rescaled[flagged].min()) if flagged.any() else float(np.nextafter(rescaled.max(), np.inf))
