@@ -33,7 +33,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("lab.data.footage", n) for n in ("FootageSpec", "generate_footage")},
     # models
     **{n: ("lab.models.convlstm", n) for n in ("ConvLSTMCell", "ConvLSTM")},
-    **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "FrameClassifier", "build_model")},
+    **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "FrameClassifier", "D3Classifier",
+                                                             "build_model")},
     "summarize": ("lab.models.summary", "summarize"),
     # runtime
     **{n: ("lab.runtime.device", n) for n in ("Precision", "resolve_device")},
@@ -48,6 +49,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("lab.evaluation.calibration", n) for n in ("fit_temperature", "probabilities")},
     **{n: ("lab.evaluation.thresholds", n) for n in ("select_threshold", "threshold_target_fpr", "threshold_eer")},
     "calibrate_checkpoint": ("lab.evaluation.recalibrate", "calibrate_checkpoint"),
+    **{n: ("lab.evaluation.robustness", n) for n in ("robustness_sweep", "plot_robustness")},
+    **{n: ("lab.evaluation.shortcuts", n) for n in ("shortcut_checks", "shortcut_table", "trivial_predictors",
+                                                    "item_features")},
     **{n: ("lab.evaluation.viz", n) for n in ("plot_roc", "plot_pr", "plot_confusion", "plot_reliability",
                                               "plot_training_curves", "visualize_prediction", "frame_strip")},
     # training

@@ -34,6 +34,10 @@ class DataConfig:
     # DataLoader worker processes; 0 decodes in the main process; "auto": from the CPUs this process may use
     # (lab.data.dataset.resolve_num_workers)
     num_workers: int | Literal["auto"] = "auto"
+    # Decoded-frame cache (`lab cache build`, lab.data.cache) of each split for image.height x image.width:
+    # "auto" reads it where one exists, "require" stops when one is missing, "off" always decodes. A cache whose
+    # sources changed is refused under auto and require alike.
+    cache: Literal["auto", "off", "require"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,16 @@ class AugmentationConfig:
     jitter_strength: float = 0.2  # brightness/contrast/saturation; hue gets a tenth of it
     jpeg_compression: bool = False  # re-encode every frame of a clip at one random quality
     jpeg_quality: tuple[int, ...] = (60, 95)
+    # Degradations of the whole clip (lab.data.perturb), each with probability p and a severity drawn from its
+    # range, after the resize; they match the robustness sweep's (`lab experiment robustness`). All off by default.
+    h264_reencode_p: float = 0.0  # re-encode the clip as H.264 (libx264, B-frames) and decode it again
+    h264_crf: tuple[int, ...] = (23, 40)
+    blur_p: float = 0.0  # Gaussian blur, sigma in pixels
+    blur_sigma: tuple[float, ...] = (0.5, 2.0)
+    noise_p: float = 0.0  # additive Gaussian noise, sigma in grey levels
+    noise_sigma: tuple[float, ...] = (2.0, 10.0)
+    downscale_p: float = 0.0  # shrink by a factor and scale back up
+    downscale_factor: tuple[float, ...] = (0.5, 1.0)
 
 
 # --------------------------------------------------------------------------------------------- model side
@@ -98,6 +112,21 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class D3Config:
+    """The training-free D3 baseline (`model.temporal: d3`, lab.models.d3): how frames are embedded and which
+    second-order difference is spread-scored."""
+
+    # "backbone": the configured backbone (`model.pretrained` weights when you have them, else random-init), frozen,
+    # its feature map at `model.output_stride` flattened; "pixels": each frame average-pooled to a fixed grid.
+    embedding: Literal["backbone", "pixels"] = "backbone"
+    pixel_grid: int = 8  # "pixels": grid x grid cells of RGB means per frame (3 * grid^2 values)
+    # "vector": the norms of the vector second differences |e_(t+1) - 2 e_t + e_(t-1)|; "distance" (the paper's
+    # exact form): the step distances |e_(t+1) - e_t| differenced once more. The clip score is the spread (std) of
+    # either. "vector" scored higher on validation on both development sets (README, "D3 baseline").
+    difference: Literal["distance", "vector"] = "vector"
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2"] = "resnet18"
     pretrained: bool = True
@@ -105,8 +134,8 @@ class ModelConfig:
     convlstm: ConvLSTMConfig = field(default_factory=ConvLSTMConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     # "convlstm": encoder -> ConvLSTM -> head. "frame": the frame-only baseline (no recurrence,
-    # per-frame logits averaged) that answers "does time help?".
-    temporal: Literal["convlstm", "frame"] = "convlstm"
+    # per-frame logits averaged) that answers "does time help?". "d3": the training-free D3 baseline (`d3` below).
+    temporal: Literal["convlstm", "frame", "d3"] = "convlstm"
     pooling: Literal["last", "mean", "attention"] = "last"  # how the clip embedding summarises time
     # How each step's feature map becomes a vector: mean over space, max, or both ("meanmax"); max keeps an
     # edit confined to a region (a face in a wide frame) from being diluted by the rest of the frame.
@@ -115,6 +144,7 @@ class ModelConfig:
     # adds the residual: from random weights the RGB-only ConvLSTM stays at chance on the synthetic set (README).
     input_streams: tuple[str, ...] = ("rgb", "residual")
     output_stride: Literal[4, 8, 16, 32] = 32  # cut the encoder where its feature map reaches this stride
+    d3: D3Config = field(default_factory=D3Config)
 
 
 @dataclass(frozen=True)
@@ -195,7 +225,7 @@ class Config:
 _POSITIVE = {
     "sequence.length", "sequence.stride", "image.height", "image.width", "model.convlstm.kernel_size",
     "model.convlstm.num_layers", "model.classifier.num_classes", "training.batch_size", "training.epochs",
-    "training.early_stopping.patience", "inference.batch_size", "sequence.min_context",
+    "training.early_stopping.patience", "inference.batch_size", "sequence.min_context", "model.d3.pixel_grid",
 }
 _NON_NEGATIVE = {
     "data.num_workers", "sequence.max_windows_per_item", "augmentation.jitter_strength", "training.learning_rate",
@@ -232,6 +262,9 @@ def _validate(cfg: Config) -> None:
                           "give one positive value, or one per layer of model.convlstm.num_layers")
     streams = cfg.model.input_streams
     check_streams(streams)
+    if cfg.model.temporal == "d3" and cfg.sequence.length < 4:
+        raise ConfigError(f"model.temporal=d3 scores the spread of second-order differences, which needs windows of "
+                          f"at least 4 frames, not {cfg.sequence.length}", "sequence.length", "give 4 or more")
     norm = cfg.augmentation.normalize
     if len(norm.mean) != 3 or len(norm.std) != 3 or min(norm.std) <= 0:
         raise ConfigError("mean and std need three values each, std > 0", "augmentation.normalize",
@@ -244,8 +277,26 @@ def _validate(cfg: Config) -> None:
     if not 1 <= qlo <= qhi <= 100:
         raise ConfigError(f"{[qlo, qhi]} is not a quality range", "augmentation.jpeg_quality",
                           "give [low, high] with 1 <= low <= high <= 100")
+    _validate_degradations(cfg.augmentation)
     if not (cfg.device in ("cpu", "cuda", "mps", "auto") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"unknown device {cfg.device!r}", "device", "use cpu, cuda, cuda:N, mps or auto")
+
+
+def _validate_degradations(aug: AugmentationConfig) -> None:
+    """Each clip degradation: a probability in [0, 1] and a [low, high] severity range it accepts."""
+    limits = {"h264": ("h264_crf", 0, 51, "0 <= low <= high <= 51"),
+              "blur": ("blur_sigma", 0, math.inf, "0 <= low <= high"),
+              "noise": ("noise_sigma", 0, 255, "0 <= low <= high <= 255"),
+              "downscale": ("downscale_factor", 1e-3, 1, "0 < low <= high <= 1")}
+    for name, (range_key, floor, ceiling, rule) in limits.items():
+        p_key = "h264_reencode_p" if name == "h264" else f"{name}_p"
+        p = getattr(aug, p_key)
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"{p!r} is not a probability", f"augmentation.{p_key}", "give a value in [0, 1]")
+        lo, hi = _pair(getattr(aug, range_key), f"augmentation.{range_key}")
+        if not floor <= lo <= hi <= ceiling:
+            raise ConfigError(f"{[lo, hi]} is not a severity range", f"augmentation.{range_key}",
+                              f"give [low, high] with {rule}")
 
 
 def check_streams(streams: typing.Sequence[str]) -> None:

@@ -30,7 +30,10 @@ from torch.utils.data import DataLoader
 
 from lab.config import Config, load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
+from lab.cli.bench_cache import CASE as CACHE_CASE, bench_frame_cache
 from lab.cli.bench_checkpoint import bench_checkpoint_write
+from lab.cli.bench_compress import (CASES as COMPRESS_CASES, FULL as COMPRESS_FULL, QUICK as COMPRESS_QUICK,
+                                    bench_int8, bench_train_flops)
 from lab.cli.bench_faces import CASE as FACE_CASE, bench_face_detectors
 from lab.cli.bench_inference import CASES as INFERENCE_CASES, bench_onnx, bench_shared_encoder
 from lab.cli.demo import DEMO_CONFIGS
@@ -48,8 +51,10 @@ COLUMNS = ("case", "setting", "device", "a", "b", "unit", "a_value", "b_value", 
 # key: the row's name in bench.json's flat `ratios` (None: not a headline ratio). Rows sharing a key (one per
 # shape or device) report the worst: the smallest speed-up, or the largest "b / a" (a growth or a cost).
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
-         "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime")
-assert CASES[8:] == INFERENCE_CASES and CASES[7] == FACE_CASE
+         "gpu forward", "checkpoint write", "face detector", "shared encoder", "onnx runtime", "int8 onnx",
+         "train flops", "frame cache")
+assert CASES[8:10] == INFERENCE_CASES and CASES[7] == FACE_CASE and CASES[10:12] == COMPRESS_CASES
+assert CASES[12] == CACHE_CASE
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
 # 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
@@ -371,6 +376,12 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
                 sizes.share_frames, sizes.share_repeats, share, interleaved, _row))
         run(CASES[9], lambda: bench_onnx(sizes.ckpt_side, sizes.gpu_steps, sizes.repeats, work, _demo_config(),
                                          interleaved, _row))
+        small = COMPRESS_QUICK if quick else COMPRESS_FULL  # case 10 reuses case 9's graphs, case 3's data
+        run(CASES[10], lambda: bench_int8(work, work / "synth" / "train", small.int8_windows, sizes.repeats,
+                                          interleaved, _row, small.int8_scopes))
+        run(CASES[11], lambda: bench_train_flops(small.flops_side, small.flops_steps, small.flops_batch,
+                                                 small.flops_repeats, interleaved, _row, small.matmul_side))
+        run(CACHE_CASE, lambda: bench_frame_cache(devices, quick, work, interleaved, _row))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     meta = {"machine": machine_info(), "quick": quick, "sizes": asdict(sizes), "seconds": time.perf_counter() - started,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -165,6 +165,8 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, metavar="P",
                    help="call fake at calibrated P(fake) >= P instead of the checkpoint's stored threshold")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-shortcuts", action="store_true", help="skip the shortcut checks (trivial predictors and "
+                   "a second, frame-shuffled scoring pass)")
 
 
 def _load_for_scoring(args: argparse.Namespace):
@@ -202,7 +204,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_report_dir(run, data_dir, cfg)
     claim_report_folder(out, checkpoint=args.checkpoint, data_dir=data_dir, overwrite=args.overwrite)  # before scoring
     ev = evaluate_split(model, cfg, data_dir, device, threshold=_decision(args, ckpt), precision=precision,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, shortcuts=not getattr(args, "no_shortcuts", False))
     report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint, overwrite=True)  # claimed above
     clip, video = ev.metrics["clip"], ev.metrics["video"][ev.aggregation]
     if args.json:
@@ -216,6 +218,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cal = ev.metrics["calibration"]
         print(f"{ev.decision.describe()}; clip ECE {cal['ece_raw']:.4f} before, {cal['ece_calibrated']:.4f} after "
               "temperature scaling")
+        for warning in ev.metrics.get("shortcuts", {}).get("warnings", []):
+            print(f"warning: {warning}")
         print(f"report: {report}")
     return 0
 
@@ -223,12 +227,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from lab.inference.infer import inference_frames, inference_video, predict
 
+    explain_to = getattr(args, "explain", None)
+    if explain_to:
+        from lab.inference.explain import check_explain_target, explain
+
+        check_explain_target(explain_to, args.overwrite)  # before scoring
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
     pred = fn(args.path, model, cfg, threshold=_decision(args, ckpt), device=device, precision=precision)
     for note in pred.notes:
         print(f"note: {note}", file=sys.stderr)
     print(pred.to_json() if args.json else pred.verdict())
+    if explain_to:
+        shown = explain(args.path, model, cfg, pred, explain_to, windows=args.explain_windows, overwrite=args.overwrite)
+        print(f"wrote {shown.path}: {len(shown.frame_indices)} frames of {len(shown.windows)} window(s) with "
+              "Grad-CAM, and the per-frame timeline", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

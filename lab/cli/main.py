@@ -14,6 +14,7 @@ from typing import Sequence
 from lab.cli.calibrate import calibrate_arguments, cmd_calibrate
 from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, guard, cmd_eval,
                               cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train, train_parser)
+from lab.cli.experiment_robustness import add_robustness_parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -25,10 +26,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from lab.inference.export import export_onnx
 
+    from lab.inference.quantize import int8_settings
+
     checkpoint, out = args.onnx
-    result = export_onnx(checkpoint, out, overwrite=args.overwrite, tolerance=args.tolerance)
+    int8 = int8_settings(args.int8, args.calibration_data, args.calibration_windows, args.int8_convs)
+    result = export_onnx(checkpoint, out, overwrite=args.overwrite, tolerance=args.tolerance, int8=int8,
+                         int8_tolerance=args.int8_tolerance)
     print(f"wrote {result.path}: input clips {list(result.input_shape)}, outputs logits and step_logits, "
-          f"opset {result.opset}; onnxruntime matches PyTorch within {result.max_abs_diff:.1e}")
+          f"opset {result.opset}; onnxruntime matches PyTorch within {result.max_abs_diff:.1e}"
+          + ("" if int8 is None else f" in fp32; INT8 ({int8.convs} convolutions, {result.int8_windows} "
+             f"calibration windows) P(fake) within {result.int8_max_abs_dprob:.3f}"))
     return 0
 
 
@@ -189,9 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score a video file or a frame folder")
     p.add_argument("path", help="video file or frame folder")
+    p.add_argument("--explain", metavar="OUT", help="also write an annotated verdict: OUT.mp4 (H.264) or OUT.png (a "
+                   "strip) with the most suspicious windows' frames under a Grad-CAM overlay and the per-frame timeline")
+    p.add_argument("--explain-windows", type=int, default=2, metavar="K",
+                   help="how many of the most suspicious windows --explain shows (default 2)")
     add_eval_flags(p)
     add_common_flags(p)
     p.set_defaults(fn=cmd_predict, kind="auto")
+
+    p = sub.add_parser("experiment", help="experiments on a checkpoint: robustness to re-encoding and other degradations")
+    experiments = p.add_subparsers(dest="experiment", required=True)
+    add_robustness_parser(experiments)
 
     p = sub.add_parser("demo", help="synthesise data, train, evaluate and score a video end to end")
     p.add_argument("--data-root", default="data",
@@ -212,6 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest |onnxruntime - PyTorch| logit difference accepted (default 1e-4)")
+    p.add_argument("--int8", action="store_true", help="write the INT8 CPU variant (static quantisation, "
+                   "README \"Quantisation\"); needs --calibration-data")
+    p.add_argument("--calibration-data", metavar="DIR",
+                   help="split folder (real/, fake/) whose windows calibrate --int8")
+    p.add_argument("--calibration-windows", type=int, default=32, metavar="N",
+                   help="calibration windows, spread over DIR (default 32)")
+    p.add_argument("--int8-convs", default="encoder", choices=("encoder", "all"),
+                   help="convolutions made INT8: the encoder's (default) or the ConvLSTM's too")
+    p.add_argument("--int8-tolerance", type=float, default=0.1, metavar="P",
+                   help="largest |INT8 - PyTorch| clip P(fake) on the calibration windows accepted (default 0.1)")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     p.set_defaults(fn=cmd_export)
 
@@ -220,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/bench", help="folder for bench.md and bench.json (default reports/bench)")
     p.add_argument("--debug", action="store_true")
     p.set_defaults(fn=cmd_bench)
+
+    from lab.cli.cache import cache_arguments, cmd_cache
+
+    p = sub.add_parser("cache", help="decode a split's frames once into a cache that training reads (data.cache)")
+    cache_arguments(p)
+    p.set_defaults(fn=cmd_cache)
 
     p = sub.add_parser("notebooks", help="execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)")
     notebook_arguments(p)

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset, WeightedRandomSampler
 
 from lab.config import AugmentationConfig, ImageConfig, SequenceConfig
 from lab.errors import DataError
+from lab.data.cache import CacheMode, open_cache
 from lab.data.transforms import build_transform
 from lab.data.video import FrameSource, is_video, natural_key, open_item
 
@@ -157,11 +158,16 @@ class FrameSequenceDataset(Dataset):
     `ds[i]` -> `(clip, label)`: clip is `transform(uint8 (T, C, H, W) tensor)`, or with transform=None a
     float `(T, C, H, W)` tensor in [0, 1] at the item's native size. Worker-safe: it holds only paths and
     counts; each read opens and releases its own video capture inside the calling process.
+
+    `cache` ("auto", "off", "require") with `cache_size` (the model input, height x width): read frames from the
+    split's decoded-frame cache (lab.data.cache) when one exists for that size; windows, labels and order are the
+    same, frames are the cached (resized) ones, and a stale cache is refused. `cached` says whether it is used.
     """
 
     def __init__(self, root: str | Path, sequence_length: int, stride: int,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *,
-                 short_items: ShortItems = "pad", max_windows_per_item: int = 0):
+                 short_items: ShortItems = "pad", max_windows_per_item: int = 0,
+                 cache: CacheMode = "off", cache_size: tuple[int, int] | None = None):
         if sequence_length < 1 or stride < 1 or max_windows_per_item < 0:
             raise ValueError(f"need sequence_length >= 1, stride >= 1, max_windows_per_item >= 0; got "
                              f"{sequence_length}, {stride}, {max_windows_per_item}")
@@ -173,6 +179,10 @@ class FrameSequenceDataset(Dataset):
         self.transform = transform
         self.short_items = short_items
         self.max_windows_per_item = max_windows_per_item
+        if cache != "off" and cache_size is None:
+            raise ValueError("a cache mode other than 'off' needs cache_size (height, width)")
+        self.cache, self.cache_size = cache, cache_size
+        self.cached = False
 
         self._sources: dict[str, FrameSource] = {}
         self.items: list[Item] = self._load_items()
@@ -191,10 +201,15 @@ class FrameSequenceDataset(Dataset):
             raise DataError("dataset folder holds no items", self.root,
                             "put frame folders or videos under real/ and fake/")
         manifest = read_manifest(self.root)
+        cached = open_cache(self.root, self.cache_size, self.cache,
+                            [(path.relative_to(self.root).as_posix(), path) for path, _ in candidates]) \
+            if self.cache != "off" else None
+        self.cached = cached is not None
         items, unlisted = [], []
         for path, label in candidates:
             name = path.relative_to(self.root).as_posix()
-            source = open_item(path)  # raises DataError for an empty folder or an unreadable video
+            # open_item raises DataError for an empty folder or an unreadable video
+            source = cached[name] if cached is not None else open_item(path)
             family = family_from_name(path.name, CLASSES[label])
             if manifest is not None:
                 row = _manifest_row(manifest, name)
@@ -258,7 +273,8 @@ class FrameSequenceDataset(Dataset):
     def __repr__(self) -> str:
         counts = np.bincount(self.labels, minlength=len(CLASSES))
         return (f"FrameSequenceDataset('{self.root}', {len(self.items)} items, {len(self)} windows of "
-                f"{self.sequence_length} frames (stride {self.stride}); windows real/fake {counts[0]}/{counts[1]})")
+                f"{self.sequence_length} frames (stride {self.stride}); windows real/fake {counts[0]}/{counts[1]}"
+                f"{'; from the decoded-frame cache' if self.cached else ''})")
 
 
 # ---------------------------------------------------------------------------------------- wiring helpers
@@ -276,8 +292,10 @@ def make_weighted_sampler(labels: Sequence[int], num_samples: int | None = None,
 
 
 def build_dataset(root: str | Path, sequence: SequenceConfig, image: ImageConfig,
-                  augmentation: AugmentationConfig, train: bool) -> FrameSequenceDataset:
-    """The dataset of one split, wired from config: windows from `sequence`, transform from image/augmentation."""
+                  augmentation: AugmentationConfig, train: bool, cache: CacheMode = "auto") -> FrameSequenceDataset:
+    """The dataset of one split, wired from config: windows from `sequence`, transform from image/augmentation,
+    frames from the split's decoded-frame cache for (image.height, image.width) as `cache` (data.cache) says."""
     return FrameSequenceDataset(root, sequence.length, sequence.stride,
                                 build_transform(image, augmentation, train),
-                                short_items=sequence.short_items, max_windows_per_item=sequence.max_windows_per_item)
+                                short_items=sequence.short_items, max_windows_per_item=sequence.max_windows_per_item,
+                                cache=cache, cache_size=(image.height, image.width))

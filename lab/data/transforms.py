@@ -1,5 +1,5 @@
 """Clip transforms: torchvision v2 on a `tv_tensors.Video`, so one draw of random parameters
-(crop box, flip, jitter factors, JPEG quality) applies to every frame of a clip.
+(crop box, flip, jitter factors, JPEG quality, H.264 CRF) applies to every frame of a clip.
 
 Crop geometry, the same in training and evaluation: frames are never squashed. The reference box is the
 largest box with the model input's aspect ratio (image.width / image.height) centred in the frame: for a
@@ -23,6 +23,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from lab.config import AugmentationConfig, ImageConfig
+from lab.data.perturb import PERTURBATIONS
 
 
 def to_clip_tensor(clip: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -61,6 +62,51 @@ class ClipJPEG:
 
     def __repr__(self) -> str:
         return f"ClipJPEG(quality={list(self.quality)})"
+
+
+class ClipDegrade:
+    """With probability `p`, degrade the whole clip with one `lab.data.perturb` perturbation at a severity drawn
+    uniformly from `severity` (inclusive; integers for H.264's CRF): one draw per clip, so the frames stay
+    consistent in time. Takes and returns uint8 `(T, 3, H, W)` (a `tv_tensors.Video` stays one). Holds only a
+    name and numbers, so it pickles into DataLoader workers."""
+
+    def __init__(self, name: str, p: float, severity: Sequence[float]):
+        if name not in PERTURBATIONS or PERTURBATIONS[name].temporal:
+            raise ValueError(f"{name!r} is not a frame-count-preserving perturbation")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"probability must be in [0, 1], got {p}")
+        self.name, self.p = name, float(p)
+        self.severity = (float(severity[0]), float(severity[1]))
+        self.integer = name == "h264"
+
+    def draw(self) -> float | None:
+        """The severity for one clip, or None when this clip is left as it is (torch RNG: seedable)."""
+        if self.p == 0.0 or float(torch.rand(())) >= self.p:
+            return None
+        lo, hi = self.severity
+        if self.integer:
+            return float(torch.randint(int(lo), int(hi) + 1, ()))
+        return lo + (hi - lo) * float(torch.rand(()))
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        severity = self.draw()
+        if severity is None:
+            return clip
+        seed = int(torch.randint(0, 2**31 - 1, ()))  # the noise's draws follow the torch RNG too
+        frames = clip.permute(0, 2, 3, 1).numpy()  # (T, H, W, 3)
+        out = torch.from_numpy(PERTURBATIONS[self.name](frames, severity, seed)).permute(0, 3, 1, 2)
+        return tv_tensors.wrap(out, like=clip) if isinstance(clip, tv_tensors.TVTensor) else out
+
+    def __repr__(self) -> str:
+        return f"ClipDegrade({self.name!r}, p={self.p}, severity={list(self.severity)})"
+
+
+def degradations(aug: AugmentationConfig) -> list[ClipDegrade]:
+    """The clip degradations `aug` switches on (p > 0), in the order a video meets them: downscaled, blurred,
+    noisy, then re-encoded."""
+    wanted = [("downscale", aug.downscale_p, aug.downscale_factor), ("blur", aug.blur_p, aug.blur_sigma),
+              ("noise", aug.noise_p, aug.noise_sigma), ("h264", aug.h264_reencode_p, aug.h264_crf)]
+    return [ClipDegrade(name, p, severity) for name, p, severity in wanted if p > 0]
 
 
 def _jpeg_roundtrip(frame_bgr: np.ndarray, quality: int) -> np.ndarray:
@@ -126,8 +172,9 @@ class ClipTransform:
 
 
 def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train: bool) -> ClipTransform:
-    """Train: random aspect-preserving crop (or the centred one), flip, colour jitter, JPEG, then float +
-    normalise. Eval: the centred aspect-preserving crop + normalise. Each augmentation is drawn once per clip."""
+    """Train: random aspect-preserving crop (or the centred one), flip, colour jitter, JPEG, the clip
+    degradations (`degradations`: downscale, blur, noise, H.264), then float + normalise. Eval: the centred
+    aspect-preserving crop + normalise. Each augmentation is drawn once per clip."""
     size = (image.height, image.width)
     aug = augmentation
     random_crop = train and aug.random_crop
@@ -141,6 +188,9 @@ def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train:
         # After the resize: re-encoding at model resolution is much cheaper than at source resolution
         # and still teaches robustness to block artefacts. JPEG needs uint8, so it precedes ToDtype.
         steps.append(ClipJPEG(aug.jpeg_quality))
+    if train:
+        # Also after the resize, for the same reason: H.264 at model resolution costs ~10 ms per 8x32x32 clip.
+        steps += degradations(aug)
     steps += [v2.ToDtype(torch.float32, scale=True),
               v2.Normalize(mean=list(aug.normalize.mean), std=list(aug.normalize.std))]
     return ClipTransform(v2.Compose(steps))

@@ -26,6 +26,7 @@ from lab.evaluation.calibration import margins, nll, probabilities
 from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.groups import all_groups, attach_manifest
 from lab.evaluation.metrics import binary_metrics, both_classes, expected_calibration_error
+from lab.evaluation.shortcuts import shortcut_checks
 
 
 @dataclass(frozen=True)
@@ -130,15 +131,17 @@ def calibration_summary(labels, logits, temperature: float) -> dict[str, float]:
 
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
-                   threshold: float | Decision, precision: Precision | None = None,
-                   progress: bool = True) -> Evaluation:
-    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics.
+                   threshold: float | Decision, precision: Precision | None = None, progress: bool = True,
+                   shortcuts: bool = False) -> Evaluation:
+    """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics; `shortcuts`
+    adds the shortcut checks (`lab.evaluation.shortcuts`: trivial predictors and a frame-shuffled second scoring
+    pass) under metrics["shortcuts"].
 
     `threshold` is a checkpoint's Decision (`checkpoint_decision(ckpt)`: its temperature and threshold), or a
     plain threshold on uncalibrated scores (T = 1)."""
     decision = as_decision(threshold)
     threshold = decision.threshold
-    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
     loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(cfg.data.num_workers))
     scored = score_loader(model, loader, device, precision, progress=progress, temperature=decision.temperature)
@@ -160,6 +163,10 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
     if both_classes(videos["label"]):
         metrics["per_family"] = per_family(videos, decision_threshold(chosen, threshold))
         metrics["groups"] = all_groups(videos, decision_threshold(chosen, threshold))
+    if shortcuts:
+        metrics["shortcuts"] = shortcut_checks(model, ds, loader, device, precision=precision, seed=cfg.seed,
+                                               clip_auc=metrics["clip"]["roc_auc"],
+                                               video_auc=metrics["video"][chosen]["roc_auc"])
     metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
                     "n_windows": len(windows), "n_videos": len(videos), "decision": decision.to_dict(),
                     "calibration": calibration_summary(scored.labels, scored.logits, decision.temperature)})

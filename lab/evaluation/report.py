@@ -96,6 +96,7 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
                   f"| {column} | reals | fakes | ROC-AUC | AP | fake recall | real FPR |", "|---" * 7 + "|"]
         lines += [f"| {value} | {int(m['n_real'])} | {int(m['n_fake'])} | {_fmt(m['roc_auc'])} | {_fmt(m['ap'])} | "
                   f"{_fmt(m['fake_recall'])} | {_fmt(m['real_fpr'])} |" for value, m in groups.items()]
+    lines += shortcut_lines(ev.metrics.get("shortcuts"))
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures] + [
         "", "## Files", "", "- `per_item.csv`: every video with its true label, score, prediction, window scores and its manifest columns",
         "- `per_window.csv`: every window with its start frame, P(fake) and per-timestep timeline", "",
@@ -113,6 +114,23 @@ def _calibration_lines(ev: Evaluation) -> list[str]:
         lines.append(f"- temperature {cal['temperature']:.4g}: clip ECE {_fmt(cal['ece_raw'])} before "
                      f"(ece_raw), {_fmt(cal['ece_calibrated'])} after (ece_calibrated); clip NLL "
                      f"{_fmt(cal['nll_raw'])} -> {_fmt(cal['nll_calibrated'])}")
+    return lines
+
+
+def shortcut_lines(checks: dict | None) -> list[str]:
+    """The report's "Shortcut checks" section (empty without checks): warnings first, then the table."""
+    if not checks:
+        return []
+    model = checks["model"]
+    lines = ["", "## Shortcut checks", ""]
+    lines += [f"**warning:** {w}" for w in checks["warnings"]] + ([""] if checks["warnings"] else [])
+    lines += [f"Trivial predictors score each video by one property; AUC is {checks['orientation']}. "
+              f"A temporal model should fall toward 0.5 on frame-shuffled windows.", "",
+              "| predictor | video ROC-AUC | fakes score | videos |", "|---|---|---|---|"]
+    lines += [f"| {name} | {_fmt(m['auc'])} | {m['fake_side']} | {m['n']} |" for name, m in checks["trivial"].items()]
+    lines += [f"| **the model** (videos) | {_fmt(model['video_auc'])} | higher | |",
+              f"| **the model** (clips, frames in order) | {_fmt(model['clip_auc'])} | higher | |",
+              f"| **the model** (clips, frames shuffled in time) | {_fmt(model['clip_auc_frames_shuffled'])} | higher | |"]
     return lines
 
 

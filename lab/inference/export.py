@@ -6,7 +6,10 @@ per clip and per step). The ConvLSTM's loop over T is unrolled, so T is fixed. E
 `torch.onnx.export(dynamo=True)`; the model's config (less its data paths), threshold and input normalisation
 travel in the ONNX metadata, so the file describes itself. Before anything is written, onnxruntime scores random
 clips at two batch sizes, and the export fails unless every logit matches PyTorch within `tolerance`. The graph
-is fp32 (the checkpoint's threshold was chosen under the training precision, bf16 autocast on a GPU).
+is fp32 (the checkpoint's threshold was chosen under the training precision, bf16 autocast on a GPU), unless
+`int8` asks for the INT8 CPU variant (`lab.inference.quantize`): then the checked fp32 graph is quantised and
+the INT8 graph's clip P(fake) on the calibration windows is compared with PyTorch's (reported, and refused
+beyond `int8_tolerance`).
 """
 from __future__ import annotations
 
@@ -43,14 +46,17 @@ class _WithTimeline(nn.Module):
 class ExportResult:
     path: Path
     input_shape: tuple[int | str, ...]  # ("batch", T, 3, H, W)
-    max_abs_diff: float  # onnxruntime against PyTorch, over both outputs and the checked batch sizes
+    max_abs_diff: float  # onnxruntime against PyTorch, over both outputs and the checked batch sizes (fp32 graph)
     opset: int
+    int8_max_abs_dprob: float | None = None  # INT8 graph against PyTorch: largest |d clip P(fake)|
+    int8_windows: int = 0  # calibration windows used (and compared on)
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = False,
-                tolerance: float = 1e-4, check_batches: tuple[int, ...] = (1, 3)) -> ExportResult:
+                tolerance: float = 1e-4, check_batches: tuple[int, ...] = (1, 3), int8=None,
+                int8_tolerance: float = 0.1) -> ExportResult:
     """Export `checkpoint`'s model, check it with onnxruntime, and only then write `out` (atomically): a failed
-    export or check leaves whatever was at `out` untouched."""
+    export or check leaves whatever was at `out` untouched. `int8`: a `lab.inference.quantize.Int8Settings`."""
     from lab.data.outputs import ensure_writable
 
     out = Path(out)
@@ -61,6 +67,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     if out.exists() and not overwrite:
         raise StorageError("the output file exists", out, "choose another path, or pass --overwrite to replace it")
     model, cfg, ckpt = load_model(checkpoint)  # CPU, fp32, eval mode
+    calibration = None
+    if int8 is not None:  # read the windows before minutes of exporting: a bad folder fails first
+        from lab.inference.quantize import calibration_clips
+
+        calibration = calibration_clips(int8, cfg)
     net = _WithTimeline(model).eval()
     shape = (cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
@@ -97,10 +108,25 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     if not diff <= tolerance:
         raise ExportError(f"onnxruntime differs from PyTorch by {diff:.2e}, more than {tolerance:.0e}", checkpoint,
                           "nothing was written; report it with the checkpoint's config")
+    int8_diff = None
+    if calibration is not None:
+        from lab.inference.quantize import quantize_int8
+
+        try:
+            data = quantize_int8(data, calibration, int8.convs)
+        except Exception as exc:
+            raise ExportError(f"onnxruntime could not quantise the graph: {str(exc).strip()[:200]}", checkpoint,
+                              "rerun with --debug; the fp32 export (without --int8) is unaffected") from exc
+        int8_diff = _prob_diff(data, model, calibration)
+        if not int8_diff <= int8_tolerance:
+            raise ExportError(f"the INT8 graph's P(fake) differs from PyTorch by {int8_diff:.3f} on the calibration "
+                              f"windows, more than {int8_tolerance}", checkpoint,
+                              "nothing was written; use the fp32 export (no --int8)"
+                              + (", or --int8-convs encoder" if int8.convs == "all" else ""))
     ensure_writable(out.parent, "ONNX output", "--onnx")
     atomic_write(out, lambda fh: fh.write(data))
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    return ExportResult(out, ("batch", *shape), diff, opset)
+    return ExportResult(out, ("batch", *shape), diff, opset, int8_diff, len(calibration or ()))
 
 
 def ort_session(model: bytes | str | Path):
@@ -124,4 +150,16 @@ def _check(model_bytes: bytes, model: nn.Module, shape: tuple[int, ...], batches
             ref = [t.numpy() for t in model(clips, with_timeline=True)]
         got = session.run(["logits", "step_logits"], {"clips": clips.numpy()})
         worst = max(worst, *(float(np.abs(g - r).max()) for g, r in zip(got, ref)))
+    return worst
+
+
+def _prob_diff(model_bytes: bytes, model: nn.Module, clips: list[np.ndarray]) -> float:
+    """Largest |P(fake) onnxruntime - P(fake) PyTorch| of the clip output (the verdict's score) over `clips`."""
+    session = ort_session(model_bytes)
+    worst = 0.0
+    for clip in clips:
+        with torch.no_grad():
+            ref = model(torch.from_numpy(clip)).softmax(-1)[:, 1]
+        got = torch.from_numpy(session.run(["logits"], {"clips": clip})[0]).softmax(-1)[:, 1]
+        worst = max(worst, float((got - ref).abs().max()))
     return worst

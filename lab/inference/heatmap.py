@@ -88,6 +88,14 @@ def window_heatmaps(model: nn.Module, cfg: Config, frames: np.ndarray, *, target
     return out
 
 
+def explaining_window(windows: list[dict], index: int, first_step: int) -> dict | None:
+    """The window whose Grad-CAM explains frame `index`: among `windows` ({start, end, ...}) covering the frame at
+    a step with enough context (`SequenceConfig.first_scored_step`), the one whose centre is nearest to it; None
+    when there is none (an item's first frames). The viewer and `lab predict --explain` both use it."""
+    usable = [w for w in windows if w["start"] + first_step <= index < w["end"]]
+    return min(usable, key=lambda w: abs((w["start"] + w["end"] - 1) / 2 - index)) if usable else None
+
+
 def frame_heatmap(heat: np.ndarray, frame_size: tuple[int, int], image: ImageConfig) -> np.ndarray:
     """Maps over the model's input (..., h, w) -> over the frame (..., H, W): resized into the box the eval
     transform crops (`centred_box`), 0 outside it."""

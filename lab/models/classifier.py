@@ -6,13 +6,14 @@ frame, then a ConvLSTM over time (or nothing, for the frame-only baseline), then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from lab.config import ModelConfig
 from lab.models.convlstm import ConvLSTM, State
+from lab.models.d3 import PixelEncoder, log_spread
 from lab.models.encoders import FrameEncoder, InputStreams, build_encoder
 
 # ------------------------------------------------------------------------------------------ temporal pooling
@@ -179,7 +180,69 @@ class FrameClassifier(ClipClassifier):
         return (timeline.mean(dim=1), timeline) if with_timeline else timeline.mean(dim=1)
 
 
-MODELS: dict[str, type[ClipClassifier]] = {"convlstm": ConvLSTMClassifier, "frame": FrameClassifier}
+class D3Classifier(ClipClassifier):
+    """The training-free D3 baseline (`lab.models.d3`): frozen per-frame embeddings -> the log spread of their
+    second-order differences -> a fixed one-feature logistic head.
+
+    Nothing here trains (no trainable parameters). The head's buffers (`direction`, `scale`, `center`) are set by
+    `fit_direction` from training windows, which `lab train` does instead of optimising; until then the
+    head passes the log spread through as the fake logit (`fitted` is False). Reads the RGB frames only
+    (`model.input_streams` does not apply); the frame embedding is the frozen backbone's feature map at
+    `model.output_stride`, flattened, or with `model.d3.embedding: pixels` a fixed average-pooled grid. The
+    timeline repeats the window's score at every step: D3 scores a window, not a frame.
+    """
+
+    training_free = True  # `lab.training.loop.fit` fits it (`lab.training.training_free`) instead of training it
+
+    def __init__(self, cfg: ModelConfig):
+        nn.Module.__init__(self)  # not ClipClassifier's: no input streams beyond RGB, no backbone for "pixels"
+        self.cfg = replace(cfg, input_streams=("rgb",), freeze_backbone=True)
+        self.streams = InputStreams(("rgb",))
+        self.encoder = PixelEncoder(cfg.d3.pixel_grid) if cfg.d3.embedding == "pixels" else \
+            build_encoder(cfg.backbone, cfg.pretrained, True, cfg.output_stride, 3)
+        self.head_dropout = nn.Identity()
+        self.embed_dim = 1
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("scale", torch.ones(()))  # signed: > 0 means more spread = more likely fake
+        self.register_buffer("center", torch.zeros(()))  # log spread where P(fake) = 0.5
+
+    def forward_encoded(self, maps: Tensor) -> ClipFeatures:
+        spread = log_spread(maps.flatten(2), self.cfg.d3.difference)[:, None]  # (B, 1)
+        sequence = spread[:, None].expand(-1, maps.shape[1], -1)  # (B, T, 1): one score per window
+        return ClipFeatures(spread, sequence, None, maps)
+
+    def forward_head(self, embedding: Tensor) -> Tensor:
+        """(..., 1) log spreads -> (..., 2) logits [0, scale * (spread - center)]: softmax gives P(fake)."""
+        fake = self.scale * (embedding - self.center)
+        return torch.cat([torch.zeros_like(fake), fake], dim=-1)
+
+    @torch.no_grad()
+    def fit_direction(self, log_spreads: Tensor, labels: Tensor) -> dict[str, float]:
+        """Fit the head on training windows: a one-feature logistic regression of the label on the log spread,
+        whose slope's sign is the direction (which side is fake) and whose size calibrates it. Returns what
+        was fitted: direction (+1: more spread is fake), scale, center, and the raw score's ROC-AUC there."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+
+        x = log_spreads.detach().double().cpu().numpy().reshape(-1, 1)
+        y = labels.detach().cpu().numpy().astype(int)
+        if len(set(y.tolist())) != 2:
+            raise ValueError("fitting the D3 direction needs real and fake windows")
+        if float(x.std()) == 0.0:
+            raise ValueError("every window has the same D3 spread, so no direction can be fitted")
+        regression = LogisticRegression(C=1e4, max_iter=1000).fit(x, y)
+        slope, intercept = float(regression.coef_[0, 0]), float(regression.intercept_[0])
+        if slope == 0.0:
+            raise ValueError("the D3 spread carries no information about the label on these windows")
+        self.scale.fill_(slope)
+        self.center.fill_(-intercept / slope)
+        self.fitted.fill_(True)
+        return {"direction": 1.0 if slope > 0 else -1.0, "scale": slope, "center": -intercept / slope,
+                "train_auc": float(roc_auc_score(y, x[:, 0])), "n_windows": float(len(y))}
+
+
+MODELS: dict[str, type[ClipClassifier]] = {"convlstm": ConvLSTMClassifier, "frame": FrameClassifier,
+                                           "d3": D3Classifier}
 
 
 def build_model(cfg: ModelConfig) -> ClipClassifier:

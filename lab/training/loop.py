@@ -39,6 +39,7 @@ from lab.models.classifier import build_model
 from lab.models.summary import summarize
 from lab.training.faults import NonFiniteGuard, deterministic_failure
 from lab.training.schedule import build_scheduler  # noqa: F401  (also importable from here, as before)
+from lab.training.training_free import fit_training_free, is_training_free
 from lab.training.state import CheckpointClock, Progress, RunState, restore_run, stale_state_note
 
 
@@ -85,8 +86,10 @@ def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, l
 
 
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
-    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True)
-    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, train=True,
+                             cache=cfg.data.cache)
+    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False,
+                           cache=cfg.data.cache)
     if not both_classes(train_ds.labels) or not both_classes(val_ds.labels):
         raise DataError("training needs real and fake items in both the training and the validation split",
                         f"{cfg.data.train_dir}, {cfg.data.val_dir}",
@@ -187,7 +190,12 @@ def fit(
     """Train `cfg`'s model on data.train_dir, select on data.val_dir. Returns the epoch history.
 
     A new run refuses a run folder that already holds a run unless `overwrite` (which clears it first);
-    `resume` continues the run of that checkpoint, mid-epoch if it was saved there."""
+    `resume` continues the run of that checkpoint, mid-epoch if it was saved there. A model with nothing to
+    train (`model.temporal: d3`) is fitted instead (`lab.training.training_free`): no optimisation runs."""
+    if is_training_free(cfg):
+        return TrainResult(**fit_training_free(cfg, run_name=run_name, checkpoint_dir=checkpoint_dir,
+                                               log_dir=log_dir, resume=resume, publish_best=publish_best,
+                                               progress=progress, overwrite=overwrite))
     device = resolve_device(cfg.device)
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":

@@ -22,6 +22,7 @@ from lab.evaluation.aggregate import frame_scores
 from lab.evaluation.evaluate import score_clips
 from lab.evaluation.groups import attach_manifest  # noqa: F401  (re-exported: the notebooks call analysis.attach_manifest)
 from lab.evaluation.metrics import binary_metrics, both_classes
+from lab.evaluation.shortcuts import shuffle_time  # noqa: F401  (re-exported: the frame shuffle lives there)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "eer", "ece")
@@ -32,7 +33,8 @@ METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_au
 def load_splits(data_dir: str | Path, cfg: Config, splits: Sequence[str] = SPLITS) -> dict[str, FrameSequenceDataset]:
     """One evaluation-mode dataset (no augmentation) per split folder `data_dir/<split>`, windowed by `cfg.sequence`."""
     root = Path(data_dir)
-    return {s: build_dataset(root / s, cfg.sequence, cfg.image, cfg.augmentation, train=False) for s in splits}
+    return {s: build_dataset(root / s, cfg.sequence, cfg.image, cfg.augmentation, train=False,
+                             cache=cfg.data.cache) for s in splits}
 
 
 def ensure_real_footage(data_dir: str | Path, items: Sequence[int] = (64, 16, 24)) -> int:
@@ -336,19 +338,6 @@ def breakdown(videos: pd.DataFrame, by: str = "family", threshold: float = 0.5) 
 # -------------------------------------------------------------------------------------- temporal ablation
 
 
-def shuffle_time(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """`(B, T, C, H, W)` -> the same clips with each clip's frames in its own random order (never the original
-    order when T > 1). Every frame is kept, so a model that only looks at frames one by one cannot tell."""
-    out = torch.empty_like(clips)
-    steps = clips.shape[1]
-    for b in range(clips.shape[0]):
-        order = torch.randperm(steps, generator=generator)
-        while steps > 1 and torch.equal(order, torch.arange(steps)):
-            order = torch.randperm(steps, generator=generator)
-        out[b] = clips[b, order]
-    return out
-
-
 @torch.no_grad()
 def temporal_ablation(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device | str = "cpu",
                       seed: int = 0) -> pd.DataFrame:
@@ -357,7 +346,7 @@ def temporal_ablation(model: torch.nn.Module, cfg: Config, data_dir: str | Path,
     One row per window: item, label, family, start, prob_fake, prob_fake_shuffled. A model that uses temporal
     order moves when the order is destroyed; the frame-only baseline must not move at all."""
     device = torch.device(device)
-    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False)
+    ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
     loader = DataLoader(ds, batch_size=cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(cfg.data.num_workers))
     generator = torch.Generator().manual_seed(seed)

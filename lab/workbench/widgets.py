@@ -25,7 +25,7 @@ from lab.config import Config
 from lab.data.dataset import CLASSES, discover_items
 from lab.errors import DataError, LabError
 from lab.evaluation.decision import Decision
-from lab.inference.heatmap import frame_heatmap, overlay_heatmap, window_heatmaps
+from lab.inference.heatmap import explaining_window, frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction, predict
 from lab.data.video import FrameSource, open_item
 
@@ -229,12 +229,10 @@ class PredictionViewer:
         """Grad-CAM (H, W) in [0, 1] for frame `index`, from the covering window whose centre is nearest
         among those where the frame has enough context (`sequence.min_context`); cached per window. All 0
         for an item's first frames, which no output with enough context covers."""
-        first = self.cfg.sequence.first_scored_step  # a frame earlier in its window has no evidence
-        usable = [w for w in self.windows_at(index) if index - w["start"] >= first]
+        window = explaining_window(self.prediction.windows, index, self.cfg.sequence.first_scored_step)
         frame = self.frame(index)
-        if not usable:  # the item's first frames: nothing to explain
+        if window is None:  # the item's first frames: nothing to explain
             return np.zeros(frame.shape[:2], np.float32)
-        window = min(usable, key=lambda w: abs((w["start"] + w["end"] - 1) / 2 - index))
         source, start = self.source(), window["start"]
         maps = self._heatmaps.get((source.path, start), lambda: window_heatmaps(
             self.model, self.cfg, source.read(start, window["end"] - start), full_size=False))
