@@ -7,7 +7,7 @@ may move. They load on first use, so `import lab` stays light (no torch until a 
     cfg = lab.load_config("config/data_config.yaml", "config/demo.yaml")
     result = lab.fit(cfg, run_name="mine")
     model, cfg, ckpt = lab.load_model(result.best_path)
-    print(lab.predict("video.mp4", model, cfg, threshold=ckpt["threshold"]).verdict())
+    print(lab.predict("video.mp4", model, cfg, threshold=lab.checkpoint_decision(ckpt)).verdict())
 """
 import importlib as _importlib
 import os as _os
@@ -45,6 +45,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("lab.evaluation.report", n) for n in ("write_report", "default_report_dir")},
     **{n: ("lab.evaluation.metrics", n) for n in ("binary_metrics", "expected_calibration_error")},
     "decision_threshold": ("lab.evaluation.aggregate", "decision_threshold"),
+    **{n: ("lab.evaluation.decision", n) for n in ("Decision", "checkpoint_decision")},
+    **{n: ("lab.evaluation.calibration", n) for n in ("fit_temperature", "probabilities")},
+    **{n: ("lab.evaluation.thresholds", n) for n in ("select_threshold", "threshold_target_fpr", "threshold_eer")},
+    "calibrate_checkpoint": ("lab.evaluation.recalibrate", "calibrate_checkpoint"),
     **{n: ("lab.evaluation.robustness", n) for n in ("robustness_sweep", "plot_robustness")},
     **{n: ("lab.evaluation.shortcuts", n) for n in ("shortcut_checks", "shortcut_table", "trivial_predictors",
                                                     "item_features")},

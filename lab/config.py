@@ -185,6 +185,12 @@ class TrainingConfig:
     checkpoint_every_steps: int = 0
     checkpoint_every_minutes: float = 10.0
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN/Inf loss stops the run, or the step is skipped and counted
+    # At every validation: fit a temperature T on the clip logits (P(fake) = softmax(logits / T)), then choose the
+    # threshold on the calibrated scores by Youden's J, the equal-error-rate point, or the highest recall with
+    # an FPR on real validation clips <= target_fpr (lab.evaluation.decision). Stored in every checkpoint.
+    temperature_scaling: bool = True
+    threshold: Literal["youden", "eer", "target_fpr"] = "youden"
+    target_fpr: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -234,7 +240,7 @@ _NON_NEGATIVE = {
 }
 _UNIT_INTERVAL = {
     "model.classifier.dropout", "model.convlstm.dropout", "training.label_smoothing",
-    "inference.confident_fraction",
+    "inference.confident_fraction", "training.target_fpr",
 }
 
 

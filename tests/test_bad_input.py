@@ -134,7 +134,7 @@ def test_empty_truncated_text_and_frameless_videos(capsys, ckpt, tmp_path):
 def test_a_video_shorter_than_one_window(capsys, ckpt, tmp_path):
     short = h264(tmp_path / "short.mp4", frames=3)  # the tiny model's window is 4 frames
     out = assert_works(predict(capsys, ckpt, "--video", short))
-    assert re.fullmatch(r"(FAKE|REAL) \d\.\d\d \(1 window\)", out.strip())
+    assert re.fullmatch(r"(FAKE|REAL) \d\.\d\d \(1 window\) at threshold \d\.\d\d \(youden, T=[\d.]+\)", out.strip())
     assert_contract(predict(capsys, ckpt, "--video", short, "--set", "sequence.short_items=error"),
                     "shorter than one window", "short.mp4", "sequence.short_items=pad")
 

@@ -30,13 +30,16 @@ def test_seed_test_commands(tiny_checkpoint, synth_root):
     video = next((synth_root / "test").rglob("*.mp4"))
     proc = run("test.py", "--video", video, "--checkpoint", tiny_checkpoint)
     assert proc.returncode == 0, proc.stderr
-    assert re.fullmatch(r"(FAKE|REAL) \d\.\d\d \(\d+ windows?\)", proc.stdout.strip())
+    # the verdict names the stored threshold and how it was chosen (training.threshold: youden by default)
+    assert re.fullmatch(r"(FAKE|REAL) \d\.\d\d \(\d+ windows?\) at threshold \d\.\d\d \(youden, T=[\d.]+\)",
+                        proc.stdout.strip())
 
     folder = next(p for p in (synth_root / "test" / "real").iterdir() if p.is_dir())
     proc = run("test.py", "--frames", folder, "--checkpoint", tiny_checkpoint, "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert {"label", "prob_fake", "threshold", "windows", "frames"} <= set(out) and len(out["frames"]) == 12
+    assert {"label", "prob_fake", "threshold", "windows", "frames", "decision"} <= set(out) and len(out["frames"]) == 12
+    assert out["decision"]["method"] == "youden" and out["decision"]["temperature"] > 0
 
 
 def test_seed_eval_command_writes_report(tiny_checkpoint, synth_root, tmp_path):

@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
         return 0
     print(f"best epoch {result.best_epoch}: val AUC {result.best_metrics.get('val_roc_auc', float('nan')):.4f}, "
-          f"threshold {result.threshold:.3f}")
+          f"{result.decision.describe()}")
     print(f"checkpoints: {result.best_path} (also {Path(args.checkpoint_dir) / 'best.pth'}), {result.last_path}")
     print(f"TensorBoard: tensorboard --logdir {result.log_dir}")
     return 0
@@ -162,6 +162,8 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="report folder (default reports/<checkpoint's run>/<split>)")
     p.add_argument("--overwrite", action="store_true", help="replace a report of another checkpoint or split in --out")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--threshold", type=float, metavar="P",
+                   help="call fake at calibrated P(fake) >= P instead of the checkpoint's stored threshold")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-shortcuts", action="store_true", help="skip the shortcut checks (trivial predictors and "
                    "a second, frame-shuffled scoring pass)")
@@ -177,6 +179,18 @@ def _load_for_scoring(args: argparse.Namespace):
     return model.to(device), cfg, ckpt, device, Precision.choose(device, cfg.training.amp)
 
 
+def _decision(args: argparse.Namespace, ckpt: dict):
+    """The checkpoint's temperature and threshold, or its temperature with the --threshold override."""
+    from lab.evaluation.decision import checkpoint_decision
+
+    decision = checkpoint_decision(ckpt)
+    if getattr(args, "threshold", None) is None:
+        return decision
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"{args.threshold} is not a probability", "--threshold", "give a value in [0, 1]")
+    return decision.overridden(args.threshold)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
@@ -189,17 +203,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = ckpt.get("run_name") or Path(args.checkpoint).stem
     out = Path(args.out) if args.out else default_report_dir(run, data_dir, cfg)
     claim_report_folder(out, checkpoint=args.checkpoint, data_dir=data_dir, overwrite=args.overwrite)  # before scoring
-    ev = evaluate_split(model, cfg, data_dir, device, threshold=ckpt["threshold"], precision=precision,
+    ev = evaluate_split(model, cfg, data_dir, device, threshold=_decision(args, ckpt), precision=precision,
                         progress=not args.no_progress, shortcuts=not getattr(args, "no_shortcuts", False))
     report = write_report(ev, out, cfg=cfg, checkpoint=args.checkpoint, overwrite=True)  # claimed above
     clip, video = ev.metrics["clip"], ev.metrics["video"][ev.aggregation]
     if args.json:
-        print(json.dumps({"report": str(report), "clip": clip, "video": video}, indent=2))
+        print(json.dumps({"report": str(report), "clip": clip, "video": video, "decision": ev.metrics["decision"],
+                          "calibration": ev.metrics["calibration"]}, indent=2))
     else:
         print(f"clips  ({ev.metrics['n_windows']}): ROC-AUC {clip['roc_auc']:.4f}  acc {clip['accuracy']:.4f}  "
               f"F1 {clip['f1']:.4f}  EER {clip['eer']:.4f}")
         print(f"videos ({ev.metrics['n_videos']}, {ev.aggregation}): ROC-AUC {video['roc_auc']:.4f}  "
               f"acc {video['accuracy']:.4f}  F1 {video['f1']:.4f}  EER {video['eer']:.4f}")
+        cal = ev.metrics["calibration"]
+        print(f"{ev.decision.describe()}; clip ECE {cal['ece_raw']:.4f} before, {cal['ece_calibrated']:.4f} after "
+              "temperature scaling")
         for warning in ev.metrics.get("shortcuts", {}).get("warnings", []):
             print(f"warning: {warning}")
         print(f"report: {report}")
@@ -216,7 +234,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_explain_target(explain_to, args.overwrite)  # before scoring
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)
-    pred = fn(args.path, model, cfg, threshold=ckpt["threshold"], device=device, precision=precision,
+    pred = fn(args.path, model, cfg, threshold=_decision(args, ckpt), device=device, precision=precision,
               streaming=getattr(args, "streaming", False))
     for note in pred.notes:
         print(f"note: {note}", file=sys.stderr)

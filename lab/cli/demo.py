@@ -83,6 +83,7 @@ def _train_variants(variants, configs, root: Path, extra: tuple[str, ...], progr
     """Train, evaluate on test and report each (run, what, overrides) variant; one table row each."""
     from lab.config import load_config
     from lab.evaluation.evaluate import evaluate_split
+    from lab.evaluation.decision import checkpoint_decision
     from lab.evaluation.report import write_report
     from lab.runtime.checkpoint import load_model
     from lab.runtime.device import resolve_device
@@ -100,7 +101,7 @@ def _train_variants(variants, configs, root: Path, extra: tuple[str, ...], progr
         train_s = time.perf_counter() - t0
         model, cfg, ckpt = load_model(result.best_path)
         device = resolve_device(cfg.device)
-        ev = evaluate_split(model.to(device), cfg, root / "test", device, threshold=ckpt["threshold"],
+        ev = evaluate_split(model.to(device), cfg, root / "test", device, threshold=checkpoint_decision(ckpt),
                             progress=False, shortcuts=True)
         write_report(ev, Path(reports_dir) / run, cfg=cfg, checkpoint=result.best_path, title=f"{title}: {what}",
                      overwrite=True)

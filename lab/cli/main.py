@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from lab.cli.calibrate import calibrate_arguments, cmd_calibrate
 from lab.cli.commands import (ArgumentParser, add_common_flags, add_config_flags, add_eval_flags, add_streaming_flag,
                               guard, cmd_eval, cmd_extract, cmd_predict, cmd_summary, cmd_synth, cmd_train,
                               train_parser)
@@ -189,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_flags(p)
     add_common_flags(p)
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="fit the temperature and choose the threshold of a checkpoint on validation")
+    calibrate_arguments(p)
+    add_common_flags(p)
+    p.set_defaults(fn=cmd_calibrate)
 
     p = sub.add_parser("predict", help="score a video file or a frame folder")
     p.add_argument("path", help="video file or frame folder")

@@ -26,9 +26,11 @@ from lab.config import Config
 from lab.data.dataset import FrameSequenceDataset, build_dataset, resolve_num_workers
 from lab.runtime.device import Precision
 from lab.runtime.distributed import DistInfo, gather_tensor
+from lab.evaluation.calibration import margins, nll, probabilities
+from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.groups import all_groups, attach_manifest
 from lab.evaluation.shared import can_share, dataset_window_logits
-from lab.evaluation.metrics import binary_metrics, both_classes
+from lab.evaluation.metrics import binary_metrics, both_classes, expected_calibration_error
 from lab.evaluation.shortcuts import shortcut_checks
 
 
@@ -37,9 +39,10 @@ class Scored:
     """Model outputs for N windows, in dataset order."""
 
     labels: np.ndarray  # (N,) 0 real / 1 fake
-    probs: np.ndarray  # (N,) clip P(fake)
-    timeline: np.ndarray  # (N, T) per-timestep P(fake)
-    loss: float  # mean cross-entropy of the clip logits
+    probs: np.ndarray  # (N,) clip P(fake) = softmax(logits / temperature)[fake]
+    timeline: np.ndarray  # (N, T) per-timestep P(fake), at the same temperature
+    loss: float  # mean cross-entropy of the (unscaled) clip logits
+    logits: np.ndarray | None = None  # (N, 2) unscaled clip logits: what temperature scaling is fitted on
 
 
 @torch.no_grad()
@@ -55,37 +58,38 @@ def score_clips(model: torch.nn.Module, clips: torch.Tensor, precision: Precisio
 
 @torch.no_grad()
 def score_loader(model, loader: DataLoader, device: torch.device, precision: Precision | None = None, *,
-                 info: DistInfo | None = None, progress: bool = True) -> Scored:
-    """Score every batch of `loader`. Under DDP each rank holds windows r, r+W, ...; they are gathered
-    from all ranks and put back into dataset order."""
+                 info: DistInfo | None = None, progress: bool = True, temperature: float = 1.0) -> Scored:
+    """Score every batch of `loader`, P(fake) at `temperature`. Under DDP each rank holds windows r, r+W, ...;
+    they are gathered from all ranks and put back into dataset order."""
     model.eval()
-    labels, probs, timeline, losses = [], [], [], []
+    labels, logits, timeline, losses = [], [], [], []
     for clips, y in tqdm(loader, desc="scoring", leave=False, disable=not progress):
         clips, y = clips.to(device, non_blocking=True), y.to(device, non_blocking=True)
         clip_logits, step_logits = score_clips(model, clips, precision)
         losses.append(F.cross_entropy(clip_logits, y, reduction="none"))
         labels.append(y)
-        probs.append(clip_logits.softmax(-1)[:, 1])
-        timeline.append(step_logits.softmax(-1)[..., 1])
-    lab_t, prob_t, loss_t = torch.cat(labels), torch.cat(probs), torch.cat(losses)
+        logits.append(clip_logits)
+        timeline.append(probabilities(step_logits, temperature))
+    lab_t, logit_t, loss_t = torch.cat(labels), torch.cat(logits), torch.cat(losses)
     tl_t = torch.cat(timeline)
     steps = tl_t.shape[1]
     if info is not None and info.enabled:
-        lab_t, prob_t, loss_t = (gather_tensor(t, info) for t in (lab_t, prob_t, loss_t))
+        lab_t, loss_t = (gather_tensor(t, info) for t in (lab_t, loss_t))
         tl_t = gather_tensor(tl_t.flatten(), info).view(-1, steps)
+        logit_t = gather_tensor(logit_t.flatten(), info).view(-1, 2)
         n = lab_t.numel()
         order = torch.cat([torch.arange(r, n, info.world_size) for r in range(info.world_size)])
         restore = torch.empty_like(order)
         restore[order] = torch.arange(n)
-        lab_t, prob_t, loss_t, tl_t = lab_t[restore], prob_t[restore], loss_t[restore], tl_t[restore]
-    return Scored(lab_t.cpu().numpy().astype(int), prob_t.cpu().numpy(), tl_t.cpu().numpy(),
-                  float(loss_t.mean().item()))
+        lab_t, logit_t, loss_t, tl_t = lab_t[restore], logit_t[restore], loss_t[restore], tl_t[restore]
+    return Scored(lab_t.cpu().numpy().astype(int), probabilities(logit_t, temperature).cpu().numpy(),
+                  tl_t.cpu().numpy(), float(loss_t.mean().item()), logit_t.cpu().numpy())
 
 
 @torch.no_grad()
 def score_dataset(model: torch.nn.Module, ds: FrameSequenceDataset, device: torch.device,
                   precision: Precision | None = None, *, batch_size: int = 8, num_workers: int = 0,
-                  share_encoder: bool = True, progress: bool = True) -> Scored:
+                  share_encoder: bool = True, progress: bool = True, temperature: float = 1.0) -> Scored:
     """Score every window of `ds` (built with the evaluation transform), in dataset order. `share_encoder`: encode
     each frame once for all its windows (`dataset_window_logits`), where the model can (`can_share`); padded
     windows of short items are scored whole. Else (or False) the whole model runs per window from a DataLoader."""
@@ -93,7 +97,7 @@ def score_dataset(model: torch.nn.Module, ds: FrameSequenceDataset, device: torc
     if not (share_encoder and can_share(net, ds.sequence_length)):
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                             pin_memory=device.type == "cuda")
-        return score_loader(model, loader, device, precision, progress=progress)
+        return score_loader(model, loader, device, precision, progress=progress, temperature=temperature)
     model.eval()
     clip_by, steps_by = {}, {}
     for indices, clip_logits, step_logits in dataset_window_logits(net, ds, device, precision, batch_size, progress):
@@ -109,8 +113,9 @@ def score_dataset(model: torch.nn.Module, ds: FrameSequenceDataset, device: torc
     clip_logits = torch.stack([clip_by[i] for i in range(len(ds))])
     step_logits = torch.stack([steps_by[i] for i in range(len(ds))])
     labels = torch.as_tensor(ds.labels)
-    return Scored(labels.numpy().astype(int), clip_logits.softmax(-1)[:, 1].numpy(),
-                  step_logits.softmax(-1)[..., 1].numpy(), float(F.cross_entropy(clip_logits, labels).item()))
+    return Scored(labels.numpy().astype(int), probabilities(clip_logits, temperature).numpy(),
+                  probabilities(step_logits, temperature).numpy(), float(F.cross_entropy(clip_logits, labels).item()),
+                  clip_logits.numpy())
 
 
 @dataclass
@@ -123,6 +128,7 @@ class Evaluation:
     threshold: float
     aggregation: str
     extra: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None  # the temperature and threshold rule the scores and decisions used
 
 
 def aggregate_videos(windows: pd.DataFrame, strategy: str, threshold: float,
@@ -151,20 +157,36 @@ def per_family(videos: pd.DataFrame, threshold: float) -> dict[str, dict[str, fl
     return out
 
 
+def calibration_summary(labels, logits, temperature: float) -> dict[str, float]:
+    """ECE and NLL of the clip scores before (T = 1) and after temperature scaling, on these windows."""
+    logits_t = torch.as_tensor(np.asarray(logits))
+    y, m = np.asarray(labels), margins(logits)
+    return {"temperature": float(temperature),
+            "ece_raw": expected_calibration_error(y, probabilities(logits_t, 1.0).numpy()),
+            "ece_calibrated": expected_calibration_error(y, probabilities(logits_t, temperature).numpy()),
+            "nll_raw": nll(y, m, 1.0), "nll_calibrated": nll(y, m, temperature)}
+
+
 def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device, *,
-                   threshold: float, precision: Precision | None = None, progress: bool = True,
+                   threshold: float | Decision, precision: Precision | None = None, progress: bool = True,
                    shortcuts: bool = False, share_encoder: bool | None = None) -> Evaluation:
     """Score every window under `data_dir` (seed layout) and compute clip and video-level metrics.
-    `share_encoder` (default `inference.share_encoder`): see `score_dataset`. `shortcuts` adds the shortcut
-    checks (`lab.evaluation.shortcuts`: trivial predictors and a frame-shuffled second scoring pass) under
-    metrics["shortcuts"]."""
+
+    `threshold` is a checkpoint's Decision (`checkpoint_decision(ckpt)`: its temperature and threshold), or a
+    plain threshold on uncalibrated scores (T = 1). `share_encoder` (default `inference.share_encoder`): see
+    `score_dataset`. `shortcuts` adds the shortcut checks (`lab.evaluation.shortcuts`: trivial predictors and a
+    frame-shuffled second scoring pass) under metrics["shortcuts"]."""
+    decision = as_decision(threshold)
+    threshold = decision.threshold
     ds = build_dataset(data_dir, cfg.sequence, cfg.image, cfg.augmentation, train=False, cache=cfg.data.cache)
     share = cfg.inference.share_encoder if share_encoder is None else share_encoder
     workers = resolve_num_workers(cfg.data.num_workers)
     scored = score_dataset(model, ds, torch.device(device), precision, batch_size=cfg.inference.batch_size,
-                           num_workers=workers, share_encoder=share, progress=progress)
+                           num_workers=workers, share_encoder=share, progress=progress,
+                           temperature=decision.temperature)
     windows = ds.metadata().reset_index(drop=True)
     windows["prob_fake"] = scored.probs
+    windows["prob_fake_raw"] = probabilities(torch.as_tensor(scored.logits), 1.0).numpy()  # before scaling
     timeline = scored.timeline.copy()
     timeline[:, :cfg.sequence.first_scored_step] = np.nan  # steps with too little context are not evidence
     windows["timeline"] = [" ".join(f"{p:.4f}" for p in row) for row in timeline]
@@ -186,5 +208,6 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, data_dir: str | Path, de
                                                clip_auc=metrics["clip"]["roc_auc"],
                                                video_auc=metrics["video"][chosen]["roc_auc"])
     metrics.update({"aggregation": chosen, "threshold": threshold, "data_dir": str(data_dir),
-                    "n_windows": len(windows), "n_videos": len(videos)})
-    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline})
+                    "n_windows": len(windows), "n_videos": len(videos), "decision": decision.to_dict(),
+                    "calibration": calibration_summary(scored.labels, scored.logits, decision.temperature)})
+    return Evaluation(metrics, windows, videos, threshold, chosen, {"timeline": timeline}, decision)

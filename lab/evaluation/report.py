@@ -64,8 +64,13 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
     if both_classes(y):
         figures["roc.png"] = plot_roc(y, s, out / "roc.png", title=f"ROC, video level ({ev.aggregation})")
         figures["pr.png"] = plot_pr(y, s, out / "pr.png", title=f"Precision-recall, video level ({ev.aggregation})")
-        figures["reliability.png"] = plot_reliability(ev.windows["label"], ev.windows["prob_fake"],
-                                                      out / "reliability.png", title="Reliability (clips)")
+        cal = ev.metrics.get("calibration") or {}
+        scaled = cal.get("temperature", 1.0) != 1.0 and "prob_fake_raw" in ev.windows
+        figures["reliability.png"] = plot_reliability(
+            ev.windows["label"], ev.windows["prob_fake"], out / "reliability.png", title="Reliability (clips)",
+            before=ev.windows["prob_fake_raw"] if scaled else None,
+            label=f"T={cal['temperature']:.3g} (ECE {cal['ece_calibrated']:.3f})" if scaled else "model",
+            before_label=f"T=1 (ECE {cal['ece_raw']:.3f})" if scaled else "")
     for fig in figures.values():
         plt.close(fig)
 
@@ -75,7 +80,8 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
              f"- checkpoint: `{checkpoint}`", f"- data: `{ev.metrics['data_dir']}` "
              f"({ev.metrics['n_videos']} videos, {ev.metrics['n_windows']} windows)",
              f"- decision threshold (chosen on validation): {ev.threshold:.4f}; "
-             f"video aggregation: {ev.aggregation}", "",
+             f"video aggregation: {ev.aggregation}",
+             *_calibration_lines(ev), "",
              "| level | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(_fmt(m.get(k)) for k in keys) + " |" for name, m in rows]
     if ev.metrics.get("per_family"):
@@ -98,6 +104,17 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
     path = _write_text(out / "report.md", "\n".join(lines))
     _write_text(out / "metrics.json", json.dumps(_clean(meta), indent=2))  # last: it marks a finished report
     return path
+
+
+def _calibration_lines(ev: Evaluation) -> list[str]:
+    """The decision rule and the clip ECE before and after temperature scaling, on the evaluated split."""
+    lines = [f"- decision: {ev.decision.describe()}"] if ev.decision is not None else []
+    cal = ev.metrics.get("calibration")
+    if cal:
+        lines.append(f"- temperature {cal['temperature']:.4g}: clip ECE {_fmt(cal['ece_raw'])} before "
+                     f"(ece_raw), {_fmt(cal['ece_calibrated'])} after (ece_calibrated); clip NLL "
+                     f"{_fmt(cal['nll_raw'])} -> {_fmt(cal['nll_calibrated'])}")
+    return lines
 
 
 def shortcut_lines(checks: dict | None) -> list[str]:

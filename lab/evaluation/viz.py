@@ -63,13 +63,19 @@ def plot_confusion(labels, preds, save_path=None, title: str = "Confusion matrix
     return save_figure(fig, save_path)
 
 
-def plot_reliability(labels, scores, save_path=None, bins: int = 10, title: str = "Reliability"):
+def plot_reliability(labels, scores, save_path=None, bins: int = 10, title: str = "Reliability",
+                     before=None, label: str = "model", before_label: str = "before temperature scaling"):
+    """Predicted P(fake) per bin against the observed fraction fake; `before`: the same windows' scores before
+    temperature scaling, drawn beside them."""
     conf, acc, _ = reliability_curve(labels, scores, bins)
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfectly calibrated")
-    ax.plot(conf, acc, marker="o", lw=2, label="model")
+    if before is not None:
+        conf0, acc0, _ = reliability_curve(labels, before, bins)
+        ax.plot(conf0, acc0, marker="s", lw=1.5, c="tab:orange", alpha=0.8, label=before_label)
+    ax.plot(conf, acc, marker="o", lw=2, c="tab:blue", label=label)
     ax.set(xlabel="predicted P(fake)", ylabel="observed fraction fake", title=title, xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left")
+    ax.legend(loc="best", fontsize="small")
     return save_figure(fig, save_path)
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from lab.config import to_dict
 from lab.errors import LabError, StorageError
+from lab.evaluation.decision import checkpoint_decision
 from lab.runtime.checkpoint import atomic_write, load_model
 
 
@@ -87,7 +88,12 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
                           "rerun with --debug for the exporter's log") from exc
     proto = program.model_proto
     config = {k: v for k, v in to_dict(cfg).items() if k != "data"}  # not the training machine's paths
+    # `threshold` applies to softmax(logits) as exported; `decision` holds the temperature T and the threshold on
+    # softmax(logits / T) with the rule that chose it (lab.evaluation.decision).
+    decision = checkpoint_decision(ckpt)
     meta = {"convlstm_lab.config": json.dumps(config), "convlstm_lab.threshold": str(ckpt.get("threshold", 0.5)),
+            "convlstm_lab.temperature": str(decision.temperature),
+            "convlstm_lab.decision": json.dumps(decision.to_dict()),
             "convlstm_lab.input": "clips (batch, T, 3, H, W): RGB in [0, 1], normalised with config "
                                   "augmentation.normalize (mean, std), centred crop of the input's aspect, resized"}
     for key, value in meta.items():

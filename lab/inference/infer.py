@@ -32,6 +32,8 @@ from lab.evaluation.aggregate import decision_threshold, frame_scores, video_sco
 from lab.config import Config, SequenceConfig
 from lab.runtime.device import Precision
 from lab.errors import DataError
+from lab.evaluation.calibration import probabilities
+from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.evaluate import score_clips
 from lab.evaluation.shared import can_share, encoded_windows, score_encoded
 from lab.inference.streaming import check_streamable, stream_step_logits
@@ -57,12 +59,20 @@ class Prediction:
     frames: list[float | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     mode: str = "windows"  # "windows" | "streaming" (no windows; prob_fake aggregates the per-frame scores)
+    # the temperature and window threshold used, and how the threshold was chosen (Decision.to_dict())
+    decision: dict = field(default_factory=dict)
 
     def verdict(self) -> str:
+        """`FAKE 0.93 (41 windows) at threshold 0.41 (youden, T=1.83)`, or `(streaming, N frames)`."""
         if self.mode == "streaming":
-            return f"{self.label.upper()} {self.prob_fake:.2f} (streaming, {self.num_frames} frames)"
-        n = sum(w["scored"] for w in self.windows)
-        return f"{self.label.upper()} {self.prob_fake:.2f} ({n} window{'s' if n != 1 else ''})"
+            text = f"{self.label.upper()} {self.prob_fake:.2f} (streaming, {self.num_frames} frames)"
+        else:
+            n = sum(w["scored"] for w in self.windows)
+            text = f"{self.label.upper()} {self.prob_fake:.2f} ({n} window{'s' if n != 1 else ''})"
+        if self.decision:
+            decision = Decision.from_dict(self.decision)
+            text += f" at threshold {decision.threshold:.2f} ({decision.short()})"
+        return text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,14 +119,17 @@ def _stream_windows(frames: Iterator[torch.Tensor], wanted: set[int], length: in
         yield 0, torch.stack(list(buffer) + [buffer[-1]] * (length - n))
 
 
-def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float = 0.5,
+def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold: float | Decision = 0.5,
             device: torch.device | str = "cpu", precision: Precision | None = None,
             share_encoder: bool | None = None, streaming: bool = False, chunk: int | None = None) -> Prediction:
-    """Score a video file or a folder of frames with `model` (built from `cfg`). `share_encoder` (default
-    `inference.share_encoder`): encode each frame once for all the windows that overlap it
+    """Score a video file or a folder of frames with `model` (built from `cfg`). `threshold`: a checkpoint's
+    Decision (`checkpoint_decision(ckpt)`: temperature and threshold) or a plain threshold on uncalibrated scores.
+    `share_encoder` (default `inference.share_encoder`): encode each frame once for all the windows that overlap it
     (`lab.evaluation.shared`; equal scores, less work); False re-runs the whole model per window.
     `streaming`: one pass with the ConvLSTM state carried over the whole video, `chunk` frames at a time (default
     `max(sequence.length, inference.batch_size)`); see the module docstring for how its scores differ."""
+    decision = as_decision(threshold)
+    threshold = decision.threshold
     path = Path(path)
     if not path.exists():
         raise DataError("not found", path, f"pass a video file ({', '.join(sorted(VIDEO_EXTS))}) or a frame folder")
@@ -128,7 +141,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     num_frames = source.num_frames
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     if streaming:
-        return _predict_streaming(path, source, transform, model, cfg, threshold, torch.device(device), precision,
+        return _predict_streaming(path, source, transform, model, cfg, decision, torch.device(device), precision,
                                   chunk or max(seq.length, inf.batch_size))
     if num_frames < seq.length and seq.short_items != "pad":
         raise DataError(f"{num_frames} frames is shorter than one window of {seq.length}, and sequence.short_items is "
@@ -147,8 +160,8 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
         inputs = torch.stack([clip for _, clip in batch]).to(device)
         scorer = score_encoded if shared else score_clips
         clip_logits, step_logits = scorer(net if shared else model, inputs, precision)
-        clip_p = clip_logits.softmax(-1)[:, 1].cpu().numpy()
-        step_p = step_logits.softmax(-1)[..., 1].cpu().numpy()
+        clip_p = probabilities(clip_logits, decision.temperature).cpu().numpy()
+        step_p = probabilities(step_logits, decision.temperature).cpu().numpy()
         for (start, _), p, steps in zip(batch, clip_p, step_p):
             probs_by_start[start] = float(p)
             timelines_by_start[start] = steps.tolist()
@@ -182,13 +195,15 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     windows = [{"start": s, "end": min(s + seq.length, num_frames), "prob_fake": probs_by_start[s],
                 "scored": s in scored} for s in covering]
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, num_frames,
-                      windows, per_frame, notes)
+                      windows, per_frame, notes, decision.to_dict())
 
 
-def _predict_streaming(path: Path, source, transform, model: torch.nn.Module, cfg: Config, threshold: float,
+def _predict_streaming(path: Path, source, transform, model: torch.nn.Module, cfg: Config, decision: Decision,
                        device: torch.device, precision: Precision | None, chunk: int) -> Prediction:
-    """`predict(..., streaming=True)`: per-frame scores from one pass, the video score aggregated over them."""
+    """`predict(..., streaming=True)`: per-frame scores from one pass (at the decision's temperature), the video
+    score aggregated over them."""
     net = unwrap(model)
+    threshold = decision.threshold
     first = cfg.sequence.first_scored_step
     if source.num_frames <= first:
         raise DataError(f"{source.num_frames} frames leave no frame with sequence.min_context={cfg.sequence.min_context} "
@@ -197,7 +212,7 @@ def _predict_streaming(path: Path, source, transform, model: torch.nn.Module, cf
     frames = (transform(frame[None])[0] for frame in source.iter_frames())
     probs: list[float] = []
     for logits in stream_step_logits(net, frames, device, precision, chunk):
-        probs.extend(logits.softmax(-1)[:, 1].cpu().tolist())
+        probs.extend(probabilities(logits, decision.temperature).cpu().tolist())
     if len(probs) != source.num_frames:
         raise DataError(f"{len(probs)} frames decoded where {source.num_frames} were counted", path,
                         "re-encode the video")
@@ -208,7 +223,7 @@ def _predict_streaming(path: Path, source, transform, model: torch.nn.Module, cf
     note = (f"streaming: ConvLSTM state carried over all {source.num_frames} frames (no window resets); prob_fake "
             f"is the {inf.aggregation} of the per-frame scores, not of window scores")
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, source.num_frames,
-                      [], per_frame, [note], mode="streaming")
+                      [], per_frame, [note], mode="streaming", decision=decision.to_dict())
 
 
 def inference_video(video_path: str | Path, model: torch.nn.Module, config: Config, **kwargs) -> Prediction:

@@ -32,8 +32,9 @@ from lab.runtime.device import Precision, prepare_model, resolve_device
 from lab.runtime.distributed import (DistInfo, DistributedWeightedSampler, broadcast_buffers, broadcast_flag,
                                      init_distributed, shutdown)
 from lab.errors import DataError
+from lab.evaluation.decision import Decision, decide
 from lab.evaluation.evaluate import score_loader
-from lab.evaluation.metrics import binary_metrics, both_classes, choose_threshold
+from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.models.classifier import build_model
 from lab.models.summary import summarize
 from lab.training.faults import NonFiniteGuard, deterministic_failure
@@ -49,8 +50,9 @@ class TrainResult:
     last_path: Path
     best_epoch: int
     best_metrics: dict[str, float]
-    threshold: float
+    threshold: float  # the best checkpoint's cut on uncalibrated scores (its plain `threshold` key)
     log_dir: Path
+    decision: Decision | None = None  # the best checkpoint's temperature and threshold rule
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
@@ -168,9 +170,14 @@ def _save_mid_epoch(cfg, model, optimizer, scheduler, scaler, state: RunState, p
             return
     last_row = {k: v for k, v in (state.history[-1] if state.history else {}).items() if k != "epoch"}
     # Weights between two validations have no threshold of their own: keep the last validated epoch's.
-    save_checkpoint(model, optimizer, progress.epoch - 1, path, config=cfg, metrics=last_row,
-                    threshold=last_row.get("threshold", state.best["threshold"]),
-                    **_state(scheduler, scaler, state, replace(progress, sums=sums), run_name))
+    threshold = last_row.get("threshold", state.best["threshold"])
+    tcfg = cfg.training
+    decision = Decision(last_row.get("threshold_calibrated", threshold),
+                        tcfg.threshold if last_row else "unvalidated", last_row.get("temperature", 1.0),
+                        bool(last_row) and tcfg.temperature_scaling and last_row.get("temperature", 1.0) != 1.0,
+                        tcfg.target_fpr if tcfg.threshold == "target_fpr" else None)
+    save_checkpoint(model, optimizer, progress.epoch - 1, path, config=cfg, metrics=last_row, threshold=threshold,
+                    decision=decision.to_dict(), **_state(scheduler, scaler, state, replace(progress, sums=sums), run_name))
 
 
 
@@ -285,14 +292,23 @@ def fit(
                    "lr": optimizer.param_groups[0]["lr"], "skipped_steps": at.skipped,
                    "seconds": time.perf_counter() - t0}
             history, best = state.history, state.best
-            # Every checkpoint carries the threshold chosen on validation for its own weights.
-            threshold = row["threshold"] = choose_threshold(scored.labels, scored.probs)
+            # Every checkpoint carries the temperature and threshold chosen on validation for its own weights.
+            # `threshold` is that cut on the uncalibrated scores (the checkpoint's plain `threshold` key).
+            decision, calibration, threshold = decide(scored.labels, scored.logits, tcfg.threshold, tcfg.target_fpr,
+                                                      tcfg.temperature_scaling)
+            row.update(threshold=threshold, threshold_calibrated=decision.threshold,
+                       temperature=decision.temperature, val_ece=calibration.ece_raw,
+                       val_ece_calibrated=calibration.ece_calibrated)
+            chosen = {"decision": decision.to_dict(), "calibration": calibration.to_dict()}
+            if calibration.note and info.is_main:
+                tqdm.write(f"note: epoch {epoch}: {calibration.note}")
             history.append(row)
             improved = row["val_auc"] > best["auc"] + tcfg.early_stopping.min_delta
             if improved:
                 best = state.best = {"auc": row["val_auc"], "epoch": epoch, "bad_epochs": 0, "threshold": threshold,
                                      "metrics": {f"val_{k}": v for k, v in binary_metrics(scored.labels, scored.probs,
-                                                                                          threshold).items()}}
+                                                                                          threshold).items()},
+                                     **chosen}
             else:
                 best["bad_epochs"] += 1
             stop = best["bad_epochs"] >= tcfg.early_stopping.patience
@@ -304,9 +320,10 @@ def fit(
                 extra = _state(scheduler, scaler, state, at, run_name)
                 if improved:
                     save_checkpoint(model, optimizer, epoch, best_path, config=cfg, metrics=best["metrics"],
-                                    threshold=best["threshold"], **extra)
+                                    threshold=best["threshold"], **chosen, **extra)
                 save_checkpoint(model, optimizer, epoch, last_path, config=cfg,
-                                metrics={k: v for k, v in row.items() if k != "epoch"}, threshold=threshold, **extra)
+                                metrics={k: v for k, v in row.items() if k != "epoch"}, threshold=threshold,
+                                **chosen, **extra)
                 clock.reset()
                 tqdm.write(f"epoch {epoch:3d} | train loss {train_loss:.4f} acc {train_acc:.3f} | val loss "
                            f"{row['val_loss']:.4f} acc {row['val_acc']:.3f} auc {row['val_auc']:.4f} | "
@@ -338,8 +355,9 @@ def fit(
             writer.close()
         shutdown(info)
     best = state.best
+    decision = Decision.from_dict(best["decision"]) if best.get("decision") else Decision(best["threshold"], "legacy")
     return TrainResult(pd.DataFrame(state.history), best_path, last_path, best["epoch"], best["metrics"],
-                       best["threshold"], run_log_dir)
+                       best["threshold"], run_log_dir, decision)
 
 
 def _hparams(cfg: Config) -> dict[str, float | str | bool]:

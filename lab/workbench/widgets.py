@@ -24,6 +24,7 @@ from torch import nn
 from lab.config import Config
 from lab.data.dataset import CLASSES, discover_items
 from lab.errors import DataError, LabError
+from lab.evaluation.decision import Decision
 from lab.inference.heatmap import explaining_window, frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction, predict
 from lab.data.video import FrameSource, open_item
@@ -108,13 +109,15 @@ class PredictionViewer:
     """
 
     def __init__(self, model: nn.Module, cfg: Config, paths: Sequence[str | Path] | Mapping[str, str | Path],
-                 threshold: float = 0.5, *, frame_cache: int = 64, heatmap_cache: int = 16,
+                 threshold: "float | Decision" = 0.5, *, frame_cache: int = 64, heatmap_cache: int = 16,
                  display_width: int = 360, play_interval_ms: int = 200):
         options = ([(str(name), Path(p)) for name, p in paths.items()] if isinstance(paths, Mapping)
                    else [(item_name(Path(p)), Path(p)) for p in paths])
         if not options:
             raise DataError("nothing to show", "paths", "give PredictionViewer at least one video or frame folder")
-        self.model, self.cfg, self.threshold = model.eval(), cfg, float(threshold)
+        # a checkpoint's Decision (temperature + threshold) passes through to predict; a float means T = 1
+        self.threshold = threshold if isinstance(threshold, Decision) else float(threshold)
+        self.model, self.cfg = model.eval(), cfg
         self.device = next(model.parameters()).device
         self._predictions: dict[Path, Prediction] = {}
         self._sources: dict[Path, FrameSource] = {}
