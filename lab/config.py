@@ -366,6 +366,9 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return _build(tp, value, path + ".")
     if origin is Literal:
         allowed = get_args(tp)
+        # YAML 1.1 (PyYAML) reads an unquoted off/on (and no/yes) as a bool: give such a choice back its word
+        if isinstance(value, bool) and ("on" if value else "off") in allowed:
+            value = "on" if value else "off"
         if not any(value == a and type(value) is type(a) for a in allowed):
             raise ConfigError(f"{value!r} is not allowed", path, f"use one of {', '.join(map(str, allowed))}")
         return value

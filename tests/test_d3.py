@@ -83,6 +83,9 @@ def test_lab_train_fits_d3_without_optimising_and_its_checkpoint_evaluates(synth
     assert ckpt["optimizer"] is None and ckpt["epoch"] == 0
     assert ckpt["training_free"]["direction"] in (1.0, -1.0)
     assert math.isfinite(result.best_metrics["val_roc_auc"]) and (tmp_path / "ck" / "d3" / "last.pth").is_file()
+    # the same calibrated decision as a trained model's checkpoint (`lab train` prints it), not a "legacy" one
+    assert result.decision is not None and ckpt["decision"]["method"] == cfg.training.threshold
+    assert "temperature" in ckpt["calibration"]
     model, cfg, ckpt = load_model(result.best_path)
     assert model.fitted and float(model.scale) == pytest.approx(ckpt["training_free"]["scale"])
     ev = evaluate_split(model, cfg, synth_root / "test", torch.device("cpu"), threshold=ckpt["threshold"],

@@ -56,3 +56,9 @@ def test_explain_flag_refuses_unknown_type_and_existing_file(tiny_checkpoint, wi
     assert main(["predict", str(wide_video), "--checkpoint", str(tiny_checkpoint), "--explain",
                  str(tmp_path / "taken.png")]) == 2
     assert "already exists" in capsys.readouterr().err and (tmp_path / "taken.png").read_bytes() == b"x"
+    # streaming scores no windows, so there is nothing to explain: refused before scoring, in one line
+    assert main(["predict", str(wide_video), "--checkpoint", str(tiny_checkpoint), "--streaming", "--explain",
+                 str(tmp_path / "verdict.png")]) == 2
+    err = capsys.readouterr().err
+    assert "error: --explain" in err and "streaming" in err and "Traceback" not in err
+    assert not (tmp_path / "verdict.png").exists()

@@ -57,7 +57,8 @@ def test_every_fold_runs_resumes_and_a_different_config_is_refused(two_families,
         trained = read_checkpoint(record["checkpoint"])["config"]["data"]
         assert trained["held_out_families"] == [family]
         for split in ("train_dir", "val_dir"):
-            ds = build_dataset(trained[split], cfg.sequence, cfg.image, cfg.augmentation, False, [family])
+            ds = build_dataset(trained[split], cfg.sequence, cfg.image, cfg.augmentation, False,
+                               held_out_families=[family])
             assert family not in {i.family for i in ds.items if i.label == 1} and ds.held_out == {family: 1}
 
     again = leave_one_out(cfg, out, progress=False, say=said.append)

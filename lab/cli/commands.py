@@ -231,6 +231,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if explain_to:
         from lab.inference.explain import check_explain_target, explain
 
+        if getattr(args, "streaming", False):
+            raise ConfigError("--explain shows the most suspicious windows, and --streaming scores none", "--explain",
+                              "drop --streaming to write the annotated verdict")
+        if args.explain_windows < 1:
+            raise ConfigError(f"--explain-windows {args.explain_windows} shows nothing", "--explain-windows",
+                              "give 1 or more")
         check_explain_target(explain_to, args.overwrite)  # before scoring
     model, cfg, ckpt, device, precision = _load_for_scoring(args)
     fn = {"video": inference_video, "frames": inference_frames}.get(args.kind, predict)

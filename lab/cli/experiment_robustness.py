@@ -35,6 +35,7 @@ def add_robustness_parser(experiments) -> argparse.ArgumentParser:
 def cmd_robustness(args: argparse.Namespace) -> int:
     from lab.data.perturb import parse_severities
     from lab.evaluation.report import split_name
+    from lab.evaluation.decision import checkpoint_decision
     from lab.evaluation.robustness import QUICK_SEVERITIES, markdown_table, robustness_sweep
 
     severities = QUICK_SEVERITIES if args.quick else parse_severities(args.severities) if args.severities else None
@@ -42,7 +43,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or cfg.data.test_dir
     run = ckpt.get("run_name") or Path(args.checkpoint).stem
     out = Path(args.out) if args.out else Path("reports") / run / f"robustness-{split_name(data_dir, cfg)}"
-    result = robustness_sweep(model, cfg, data_dir, device, threshold=ckpt["threshold"], severities=severities,
+    result = robustness_sweep(model, cfg, data_dir, device, threshold=checkpoint_decision(ckpt), severities=severities,
                               precision=precision, out=out, overwrite=args.overwrite, checkpoint=args.checkpoint,
                               tmp_dir=args.tmp_dir, progress=not args.no_progress)
     print(markdown_table(result.table))

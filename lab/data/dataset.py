@@ -328,7 +328,7 @@ def make_weighted_sampler(labels: Sequence[int], num_samples: int | None = None,
 
 
 def build_dataset(root: str | Path, sequence: SequenceConfig, image: ImageConfig,
-                  augmentation: AugmentationConfig, train: bool, cache: CacheMode = "auto",
+                  augmentation: AugmentationConfig, train: bool, *, cache: CacheMode = "auto",
                   held_out_families: Collection[str] = ()) -> FrameSequenceDataset:
     """The dataset of one split, wired from config: windows from `sequence`, transform from image/augmentation,
     frames from the split's decoded-frame cache for (image.height, image.width) as `cache` (data.cache) says;

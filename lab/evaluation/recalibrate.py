@@ -57,7 +57,9 @@ def calibrate_checkpoint(checkpoint: str | Path, data_dir: str | Path | None = N
     data_dir = str(data_dir or cfg.data.val_dir)
     model, run_cfg, _ = load_model(checkpoint, "cpu", list(overrides))
     device = resolve_device(run_cfg.device)
-    ds = build_dataset(data_dir, run_cfg.sequence, run_cfg.image, run_cfg.augmentation, train=False)
+    # the run's own validation view: its cache setting, and a leave-one-out fold's held-out family kept out
+    ds = build_dataset(data_dir, run_cfg.sequence, run_cfg.image, run_cfg.augmentation, False,
+                       cache=run_cfg.data.cache, held_out_families=run_cfg.data.held_out_families)
     loader = DataLoader(ds, batch_size=run_cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(run_cfg.data.num_workers))
     scored = score_loader(model.to(device), loader, device, Precision.choose(device, run_cfg.training.amp),

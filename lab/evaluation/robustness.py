@@ -30,6 +30,7 @@ from lab.data.outputs import ensure_writable
 from lab.data.perturb import PERTURBATIONS, check_severity, item_seed, perturb_item, perturbation
 from lab.data.video import is_video
 from lab.errors import StorageError
+from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.evaluate import evaluate_split
 from lab.runtime.checkpoint import atomic_write
 from lab.runtime.device import Precision
@@ -91,12 +92,19 @@ def claim_robustness_folder(out: str | Path, overwrite: bool) -> Path:
 
 
 def robustness_sweep(model: torch.nn.Module, cfg: Config, data_dir: str | Path, device: torch.device | str, *,
-                     threshold: float, severities: Mapping[str, Sequence[float]] | None = None,
+                     threshold: float | Decision, severities: Mapping[str, Sequence[float]] | None = None,
                      precision: Precision | None = None, out: str | Path | None = None, overwrite: bool = False,
                      checkpoint: str | Path | None = None, tmp_dir: str | Path | None = None,
                      progress: bool = True) -> RobustnessResult:
     """Evaluate `model` on `data_dir` unperturbed and under each perturbation at each severity (default: every
-    perturbation at its default severities); with `out`, write the table, markdown, plot and JSON there."""
+    perturbation at its default severities); with `out`, write the table, markdown, plot and JSON there.
+    `threshold`: the checkpoint's Decision (`checkpoint_decision(ckpt)`: temperature and threshold, as `lab eval`
+    uses them) or a plain threshold on uncalibrated scores. The perturbed copies are temporary and have no
+    decoded-frame cache, so they are read with data.cache=off."""
+    decision = as_decision(threshold)
+    if tmp_dir is not None and not Path(tmp_dir).is_dir():
+        raise StorageError("temporary folder does not exist", tmp_dir, "create it, or leave --tmp-dir out")
+    perturbed_cfg = cfg.replace("data.cache=off")
     severities = dict(default_severities() if severities is None else severities)
     for name, levels in severities.items():
         for level in levels:
@@ -111,7 +119,8 @@ def robustness_sweep(model: torch.nn.Module, cfg: Config, data_dir: str | Path, 
         with tempfile.TemporaryDirectory(prefix="lab-robustness-", dir=tmp_dir) as tmp:
             split = Path(data_dir) if name == "none" else write_perturbed_split(
                 data_dir, Path(tmp) / "split", name, severity, progress=progress)
-            ev = evaluate_split(model, cfg, split, device, threshold=threshold, precision=precision, progress=False)
+            ev = evaluate_split(model, cfg if name == "none" else perturbed_cfg, split, device, threshold=decision,
+                                precision=precision, progress=False)
         video = ev.metrics["video"][ev.aggregation]
         rows.append({"perturbation": name, "severity": severity,
                      "unit": "" if name == "none" else perturbation(name).unit,
@@ -121,7 +130,8 @@ def robustness_sweep(model: torch.nn.Module, cfg: Config, data_dir: str | Path, 
     table = pd.DataFrame(rows)
     if out is not None:
         write_robustness(table, out, meta={"checkpoint": str(checkpoint) if checkpoint else None,
-                                           "data_dir": str(data_dir), "threshold": threshold,
+                                           "data_dir": str(data_dir), "threshold": decision.threshold,
+                                           "decision": decision.to_dict(),
                                            "aggregation": cfg.inference.aggregation,
                                            "severities": {k: list(v) for k, v in severities.items()}})
     return RobustnessResult(table, out)

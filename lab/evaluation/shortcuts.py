@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader
 
 from lab.data.dataset import FrameSequenceDataset
-from lab.data.video import is_video
+from lab.data.video import is_video, open_item
 from lab.evaluation.metrics import both_classes
 from lab.runtime.checkpoint import unwrap
 from lab.runtime.device import Precision
@@ -49,10 +49,11 @@ def border_stats(frames: np.ndarray, width: int = 2) -> tuple[float, float]:
 def item_features(ds: FrameSequenceDataset, frames_per_item: int = 4, border: int = 2) -> pd.DataFrame:
     """One row per item of `ds`: item, label and every `TRIVIAL` feature. `pixels` is height x width of the
     stored frames, `bitrate` bits per second of a video file (NaN for frame folders or an unknown fps), the
-    border statistics come from `frames_per_item` frames spread over the item (never the whole item)."""
+    border statistics come from `frames_per_item` frames spread over the item (never the whole item). Frames are
+    read from the item's own file or folder, never from a decoded-frame cache (which stores them resized)."""
     rows = []
     for item in ds.items:
-        source = ds.source(item.name)
+        source = open_item(ds.root / item.name)
         picks = np.unique(np.linspace(0, item.num_frames - 1, min(frames_per_item, item.num_frames)).astype(int))
         frames = np.stack([source.read(int(i), 1)[0] for i in picks])
         size = _file_bytes(ds.root / item.name)

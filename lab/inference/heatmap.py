@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lab.config import Config, ImageConfig
 from lab.data.dataset import pad_clip
 from lab.data.transforms import build_transform, centred_box
+from lab.runtime.device import module_device
 
 FAKE = 1  # class index of "fake" (lab.runtime.checkpoint.CLASS_NAMES)
 
@@ -75,7 +76,7 @@ def window_heatmaps(model: nn.Module, cfg: Config, frames: np.ndarray, *, target
     count = len(frames)
     transform = build_transform(cfg.image, cfg.augmentation, train=False)
     clip = transform(pad_clip(frames, cfg.sequence.length))[None]  # (1, T, C, h, w)
-    device = next(model.parameters()).device
+    device = module_device(model)
     first = cfg.sequence.first_scored_step
     if not full_size:
         cam = gradcam(model, clip.to(device), target=target, first_step=first)

@@ -195,7 +195,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     windows = [{"start": s, "end": min(s + seq.length, num_frames), "prob_fake": probs_by_start[s],
                 "scored": s in scored} for s in covering]
     return Prediction(str(path), "fake" if score >= cut else "real", score, cut, inf.aggregation, num_frames,
-                      windows, per_frame, notes, decision.to_dict())
+                      windows, per_frame, notes, decision=decision.to_dict())
 
 
 def _predict_streaming(path: Path, source, transform, model: torch.nn.Module, cfg: Config, decision: Decision,

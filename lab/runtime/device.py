@@ -70,3 +70,11 @@ def prepare_model(model: torch.nn.Module, device: torch.device, *, channels_last
     if device.type == "cuda" and compile:
         model = torch.compile(model)
     return model
+
+
+def module_device(model: torch.nn.Module) -> torch.device:
+    """Where `model` lives: its first parameter's or buffer's device, CPU for a module that has neither (the
+    training-free D3 baseline on a pixel grid holds no tensors at all)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

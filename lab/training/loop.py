@@ -87,10 +87,10 @@ def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, l
 
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
     held_out = cfg.data.held_out_families  # leave-one-family-out: those fakes stay out of training and selection
-    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, True, cfg.data.cache,
-                             held_out)
-    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, False, cfg.data.cache,
-                           held_out)
+    train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, True,
+                             cache=cfg.data.cache, held_out_families=held_out)
+    val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, False,
+                           cache=cfg.data.cache, held_out_families=held_out)
     absent = [family for family in held_out if family not in train_ds.held_out]
     if absent:
         raise DataError(f"held-out family {absent[0]!r} names no fake item of the training split",

@@ -22,7 +22,8 @@ from lab.data.dataset import build_dataset, resolve_num_workers
 from lab.data.outputs import claim_run_folders
 from lab.errors import ConfigError, DataError
 from lab.evaluation.evaluate import score_loader
-from lab.evaluation.metrics import binary_metrics, both_classes, choose_threshold
+from lab.evaluation.decision import decide
+from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.models.classifier import MODELS, build_model
 from lab.models.summary import summarize
 from lab.runtime.checkpoint import atomic_copy, atomic_write, save_checkpoint
@@ -59,8 +60,15 @@ def fit_training_free(cfg: Config, *, run_name: str, checkpoint_dir: str | Path,
     model = build_model(cfg.model).to(device).eval()
     workers = resolve_num_workers(cfg.data.num_workers)
     splits = {}
+    held_out = cfg.data.held_out_families  # leave-one-family-out: never fitted on, never selected on
     for name, folder in (("train", cfg.data.train_dir), ("val", cfg.data.val_dir)):
-        ds = build_dataset(folder, cfg.sequence, cfg.image, cfg.augmentation, train=False)  # no augmentation
+        ds = build_dataset(folder, cfg.sequence, cfg.image, cfg.augmentation, False,
+                           cache=cfg.data.cache, held_out_families=held_out)  # no augmentation
+        absent = [family for family in held_out if name == "train" and family not in ds.held_out]
+        if absent:
+            raise DataError(f"held-out family {absent[0]!r} names no fake item of the training split",
+                            "data.held_out_families", "name families of the training split's fakes (its manifest's "
+                            "family column, or the item name before '__')")
         if not both_classes(ds.labels):
             raise DataError(f"fitting model.temporal={cfg.model.temporal} needs real and fake items in the {name} "
                             "split", folder, "put items under real/ and fake/ of both splits")
@@ -77,7 +85,9 @@ def fit_training_free(cfg: Config, *, run_name: str, checkpoint_dir: str | Path,
         raise DataError(str(exc), cfg.data.train_dir, "check that the training split holds varied real and "
                         "fake videos") from None
     scored = score_loader(model, splits["val"], device, progress=False)
-    threshold = choose_threshold(scored.labels, scored.probs)
+    tcfg = cfg.training  # the same temperature and threshold rule as a trained model's checkpoint
+    decision, calibration, threshold = decide(scored.labels, scored.logits, tcfg.threshold, tcfg.target_fpr,
+                                              tcfg.temperature_scaling)
     val = binary_metrics(scored.labels, scored.probs, threshold)
     row = {"epoch": 0, "train_loss": float("nan"), "train_acc": float("nan"), "val_loss": scored.loss,
            "val_acc": val["accuracy"], "val_auc": val["roc_auc"], "lr": 0.0, "skipped_steps": 0,
@@ -90,7 +100,8 @@ def fit_training_free(cfg: Config, *, run_name: str, checkpoint_dir: str | Path,
 
     metrics = {f"val_{k}": v for k, v in val.items()}
     best_path, last_path = run_ckpt_dir / "best.pth", run_ckpt_dir / "last.pth"
-    extra = dict(history=[row], run_name=run_name, training_free=fitted)
+    extra = dict(history=[row], run_name=run_name, training_free=fitted, decision=decision.to_dict(),
+                 calibration=calibration.to_dict())
     save_checkpoint(model, None, 0, best_path, config=cfg, metrics=metrics, threshold=threshold, **extra)
     atomic_copy(best_path, last_path)
     if publish_best is not None:
@@ -101,7 +112,7 @@ def fit_training_free(cfg: Config, *, run_name: str, checkpoint_dir: str | Path,
         for key in ("val_auc", "val_acc", "val_loss", "threshold"):
             writer.add_scalar(key.replace("_", "/", 1), row[key], 0)
     return dict(history=history, best_path=best_path, last_path=last_path, best_epoch=0, best_metrics=metrics,
-                threshold=threshold, log_dir=run_log_dir)
+                threshold=threshold, log_dir=run_log_dir, decision=decision)
 
 
 def is_training_free(cfg: Config) -> bool:

@@ -28,6 +28,7 @@ from lab.evaluation.decision import Decision
 from lab.inference.heatmap import explaining_window, frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction, predict
 from lab.data.video import FrameSource, open_item
+from lab.runtime.device import module_device
 
 VIEWER_CLASS = "lab-prediction-viewer"  # CSS classes: handles for the browser test and for styling
 
@@ -118,7 +119,7 @@ class PredictionViewer:
         # a checkpoint's Decision (temperature + threshold) passes through to predict; a float means T = 1
         self.threshold = threshold if isinstance(threshold, Decision) else float(threshold)
         self.model, self.cfg = model.eval(), cfg
-        self.device = next(model.parameters()).device
+        self.device = module_device(model)
         self._predictions: dict[Path, Prediction] = {}
         self._sources: dict[Path, FrameSource] = {}
         self._frames = LRUCache(frame_cache)  # (path, index) -> uint8 (H, W, 3)
