@@ -59,6 +59,9 @@ def test_seed_files_hold_exactly_the_seed_keys():
     ("model.input_streams=[rgb,residual]", lambda c: c.model.input_streams, ("rgb", "residual")),
     ("training.learning_rate=1", lambda c: c.training.learning_rate, 1.0),
     ("training.learning_rate=1e-4", lambda c: c.training.learning_rate, 1e-4),
+    # YAML 1.1 reads an unquoted `off` as False: a choice that spells it gets its word back
+    ("data.cache=off", lambda c: c.data.cache, "off"),
+    ("data.cache=require", lambda c: c.data.cache, "require"),
 ])
 def test_overrides(override, getter, expected):
     assert getter(load_config(*SEED_FILES, overrides=[override])) == expected

@@ -364,7 +364,8 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
             run(f"{CASES[0]} ({device})", lambda: bench_convlstm_input(device, sizes))
             run(f"{CASES[1]} ({device})", lambda: bench_streaming(device, sizes, short))
             run(f"{CONVLSTM_CASE} ({device})", lambda: bench_convlstm_vs_naive(
-                device, quick, sizes.lstm_batch, sizes.lstm_steps, sizes.repeats, interleaved, _row))
+                device, quick, sizes.lstm_batch, sizes.lstm_steps, min(sizes.repeats, 5), interleaved, _row))
+            # (5 rounds: at 56x56 one forward+backward is seconds on 2 cores)
         run(CASES[2], lambda: bench_memory(sizes, ten, sixty))
         run(CASES[3], lambda: bench_loader(sizes, work / "synth"))
         for device in devices:
