@@ -23,7 +23,7 @@ from lab.errors import ConfigError
 # ---------------------------------------------------------------------------------------------- data side
 
 
-STREAM_NAMES = ("rgb", "residual", "residual2")  # lab.models.encoders.STREAMS implements them
+STREAM_NAMES = ("rgb", "residual", "residual2", "energy")  # lab.models.encoders.STREAMS implements them
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,9 @@ class ModelConfig:
     # How each step's feature map becomes a vector: mean over space, max, or both ("meanmax"); max keeps an
     # edit confined to a region (a face in a wide frame) from being diluted by the rest of the frame.
     spatial_pooling: Literal["mean", "max", "meanmax"] = "mean"
-    # Any of rgb (first when used), residual (x_t - x_(t-1)), residual2 (x_t - 2 x_(t-1) + x_(t-2)). The default
-    # adds the residual: from random weights the RGB-only ConvLSTM stays at chance on the synthetic set (README).
+    # Any of rgb (first when used), residual (x_t - x_(t-1)), residual2 (x_t - 2 x_(t-1) + x_(t-2)), energy (how
+    # the local fine-detail energy changes from frame to frame; lab.models.encoders.DetailEnergyStream). The
+    # default adds the residual: from random weights the RGB-only ConvLSTM stays at chance on the synthetic set.
     input_streams: tuple[str, ...] = ("rgb", "residual")
     output_stride: Literal[4, 8, 16, 32] = 32  # cut the encoder where its feature map reaches this stride
     d3: D3Config = field(default_factory=D3Config)

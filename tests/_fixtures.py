@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TINY_OVERRIDES = (
     "sequence.length=4", "sequence.stride=4", "sequence.min_context=2", "image.height=32", "image.width=32",
-    "model.pretrained=false", "model.output_stride=8", "model.input_streams=[rgb,residual]",
+    "model.pretrained=false", "model.output_stride=8", "model.input_streams=[rgb,residual,energy]",
     "model.convlstm.hidden_channels=[8,8]", "training.batch_size=4", "training.epochs=2",
     "training.scheduler.warmup_epochs=1", "training.learning_rate=0.001", "device=cpu",
     "augmentation.random_crop=false", "augmentation.color_jitter=false",

@@ -104,7 +104,7 @@ def test_config_is_frozen_and_round_trips(tmp_path):
     ("nonsense", "must look like key.path=value (nonsense)"),
     ("model.classifier.num_classes=3", "3 is not allowed (model.classifier.num_classes): use one of 2"),
     ("model.output_stride=16.0", "16.0 is not allowed (model.output_stride): use one of 4, 8, 16, 32"),
-    ("model.input_streams=[rgb,flow]", "unknown stream 'flow' (model.input_streams): use rgb, residual, residual2"),
+    ("model.input_streams=[rgb,flow]", "unknown stream 'flow' (model.input_streams): use rgb, residual, residual2, energy"),
     ("model.input_streams=[residual,rgb]", "rgb first when it is used"),
     ("model.spatial_pooling=sum", "use one of mean, max, meanmax"),
     ("sequence.stride=20", "(sequence.stride): make it <= sequence.length"),

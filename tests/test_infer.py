@@ -93,7 +93,7 @@ def test_per_frame_scores_skip_steps_without_context(loaded, synth_root):
 
 
 @pytest.mark.parametrize("streams, temporal", [("[rgb]", "convlstm"), ("[rgb,residual]", "convlstm"),
-                                               ("[residual,residual2]", "convlstm"), ("[rgb,residual]", "frame")])
+                                               ("[residual,residual2,energy]", "convlstm"), ("[rgb,residual]", "frame")])
 def test_shared_encoder_scores_equal_per_window_recomputation(tmp_path, write_video, streams, temporal):
     # Each frame encoded once for all its windows must give what re-running the model per window gives. The
     # first `context` frames of each window see zeros before the window (residual streams), so they are

@@ -35,7 +35,7 @@ REAL_CONFIGS = ("config/data_config.yaml", "config/cpu_real.yaml")
 REAL_SPEC = dict(train=128, val=32, test=48, severities=(1.0, 0.6))
 REAL_OVERRIDES = ("training.epochs=5", "sequence.max_windows_per_item=1")
 REAL_VARIANTS = (
-    ("demo_real", "ConvLSTM, frame differences only (`config/cpu_real.yaml`)", ()),
+    ("demo_real", "ConvLSTM, temporal streams only (`config/cpu_real.yaml`)", ()),
     ("demo_real_rgb_convlstm", "ConvLSTM, RGB only", ("model.input_streams=[rgb]",)),
     ("demo_real_frame_baseline", "frame-only baseline (no recurrence), RGB",
      ("model.temporal=frame", "model.input_streams=[rgb]")),

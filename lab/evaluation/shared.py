@@ -6,7 +6,7 @@ encoder runs once per frame over the video, in chunks, and each window's ConvLST
 those shared feature maps.
 
 Exactness: frame t's input channels depend on frames t - c .. t of its window (c = `InputStreams.context`:
-0 for rgb, 1 for residual, 2 for residual2), and a window's first c frames see zeros instead of the frames
+0 for rgb, 1 for residual, 2 for residual2 and energy), and a window's first c frames see zeros instead of the frames
 before the window. So a frame's shared features are its "interior" features, computed with the frames before
 it, and each window's first c frames are encoded again for that window. Scores equal per-window
 recomputation up to float rounding in fp32 (the encoder sees other batch compositions; eval-mode BatchNorm is

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 import torchvision.models as tv
 from torch import Tensor, nn
 from torchvision.models import WeightsEnum
@@ -62,10 +63,49 @@ class SecondOrderStream(nn.Module):
         return torch.cat([torch.zeros_like(clip[:, :2]), second], dim=1)
 
 
+class DetailEnergyStream(nn.Module):
+    """How the local fine-detail energy changes from frame to frame: a fixed high-pass filter, then time.
+
+    Per frame: the grey image g (channel mean), its detail d = g - GaussianBlur(g, sigma 1.5) (the high-pass
+    residual image forensics uses), and the log of its local energy E = log(mean over 7x7 of d^2 + eps). Out:
+    E_t - E_(t-1) and E_t - 2 E_(t-1) + E_(t-2), 2 channels, zeros where a clip has too few frames before t.
+
+    Why: camera and object motion move detail around but barely change how much of it a 7x7 neighbourhood
+    holds, so E is nearly steady under motion, while an edit that sharpens, softens, brightens or blends a region
+    differently from one frame to the next makes it jump. In the plain residual those changes drown in the
+    motion edges (README, "Real footage": this stream took sharpness flicker from 0.58 to 0.90 test AUC).
+    Computed in float32 whatever the autocast; (B, T, 3, H, W) -> (B, T, 2, H, W), within a clip only.
+    """
+
+    out_channels = 2
+    context = 2
+    sigma, window, eps = 1.5, 7, 1e-4  # eps ~ the energy of one grey level of noise in normalised units
+
+    def __init__(self) -> None:
+        super().__init__()
+        taps = torch.arange(9, dtype=torch.float32) - 4
+        g = torch.exp(-taps ** 2 / (2 * self.sigma ** 2))
+        g = g / g.sum()
+        self.register_buffer("blur", (g[:, None] * g[None, :])[None, None], persistent=False)
+
+    def forward(self, clip: Tensor) -> Tensor:
+        with torch.autocast(clip.device.type, enabled=False):
+            b, t, _, h, w = clip.shape
+            grey = clip.float().mean(dim=2).reshape(b * t, 1, h, w)
+            pad = self.blur.shape[-1] // 2
+            detail = grey - F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="replicate"), self.blur)
+            local = F.avg_pool2d(detail * detail, self.window, 1, self.window // 2, count_include_pad=False)
+            energy = torch.log(local + self.eps).reshape(b, t, 1, h, w)
+            first = torch.cat([torch.zeros_like(energy[:, :1]), energy[:, 1:] - energy[:, :-1]], dim=1)
+            second = torch.cat([torch.zeros_like(energy[:, :2]),
+                                energy[:, 2:] - 2 * energy[:, 1:-1] + energy[:, :-2]], dim=1)
+            return torch.cat([first, second], dim=2).to(clip.dtype)
+
+
 # A future stream (e.g. optical flow) is one more entry: a module with `out_channels` and `context` mapping a
 # clip (B, T, 3, H, W) to (B, T, out_channels, H, W).
 STREAMS: dict[str, Callable[[], nn.Module]] = {"rgb": RGBStream, "residual": ResidualStream,
-                                              "residual2": SecondOrderStream}
+                                              "residual2": SecondOrderStream, "energy": DetailEnergyStream}
 
 
 class InputStreams(nn.Module):
