@@ -1,9 +1,12 @@
-"""Which input streams let a randomly initialised ConvLSTM see temporal-only edits in real footage? A plain
+"""Compare input streams on a real-footage development set with a plain training loop.
+
+Which input streams let a randomly initialised ConvLSTM see temporal-only edits in real footage? A plain
 training loop (no augmentation but flips and time reversal, one random 8-frame window per item per epoch,
 AdamW + one-cycle), the same model for every stream list, on a real-footage development set:
 
     lab synth --real-footage --out data_real
-    python scripts/stream_ablation.py --data data_real --streams residual,residual2 residual,residual2,energy
+    python scripts/stream_ablation.py --data data_real --streams residual,residual2 residual,residual2,energy \
+        [--threads 1]
 
 Prints, per stream list, validation and test ROC-AUC (clips: every window at stride 4; videos: the mean over an
 item's windows) and the test AUC of each fake family against all reals. The model is `config/cpu_real.yaml`'s
@@ -82,11 +85,12 @@ def run(streams: tuple[str, ...], data: dict, args: argparse.Namespace) -> dict:
         p, labels = scores(net, xs), ms["label"].values
         row[f"{split}_clip"] = roc_auc_score(np.repeat(labels, len(STARTS)), p.ravel())
         row[f"{split}_video"] = roc_auc_score(labels, p.mean(1))
-    p, labels = scores(net, data["test"][0]).mean(1), data["test"][1]["label"].values
-    families = data["test"][1]["family"].values
-    for family in sorted(set(families) - {"real"}):
-        keep = (families == family) | (labels == 0)
-        row[family] = roc_auc_score(labels[keep], p[keep])
+    p = p.mean(1)  # test videos: each family against all reals, then each format (both classes)
+    for column in ("family", "format"):
+        values = ms[column].values
+        for value in sorted(set(values) - {"real"}):
+            keep = (values == value) | (labels == 0) if column == "family" else values == value
+            row[value] = roc_auc_score(labels[keep], p[keep])
     return row
 
 
@@ -99,7 +103,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = load_config(ROOT / "config/data_config.yaml", ROOT / "config/cpu_real.yaml")
     mean, std = (np.array(v, np.float32) for v in (cfg.augmentation.normalize.mean, cfg.augmentation.normalize.std))
     data = {split: load_split(args.data / split, args.size, mean, std) for split in ("train", "val", "test")}

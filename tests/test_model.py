@@ -395,25 +395,34 @@ def test_config_knows_every_stream_the_model_implements():
     assert tuple(STREAMS) == STREAM_NAMES
 
 
-def test_detail_energy_stream_sees_a_detail_change_and_not_motion():
+def test_detail_energy_stream_sees_a_local_detail_change_and_not_motion_or_global_changes():
     from lab.models.encoders import DetailEnergyStream
 
     stream = DetailEnergyStream()
     texture = torch.rand(1, 1, 1, 40, 40).expand(1, 1, 3, 40, 40)  # random detail, the same in each channel
     still = texture.expand(1, 4, 3, 40, 40).clone()
     moving = torch.cat([texture.roll(k, dims=-1) for k in range(4)], dim=1)  # a pan: 1 px per frame
-    flicker = still.clone()
-    flicker[:, 2] = 1.5 * flicker[:, 2]  # frame 2 has 1.5x the detail (contrast) of its neighbours
-    for clip in (still, moving, flicker):
+    local = still.clone()
+    local[:, 2, :, 14:26, 14:26] *= 1.5  # frame 2: 1.5x the detail (contrast) in a 12x12 patch
+    whole = still.clone()
+    whole[:, 2] *= 1.5  # frame 2: 1.5x the detail everywhere, as a codec's coarser or finer frame does
+    offset = still.clone()
+    offset[:, 2] += 0.5  # frame 2 brighter by a constant: no detail changes
+    for clip in (still, moving, local, whole, offset):
         out = stream(clip)
         assert out.shape == (1, 4, 2, 40, 40) and stream.context == 2
         assert out[:, 0].abs().max() == 0 and out[:, 1, 1].abs().max() == 0  # no frames before t: zeros
+    assert stream(still).abs().max() == 0
+    assert stream(offset).abs().max() < 1e-4  # the high-pass removes a constant (without it: log 2.9 here)
+    assert stream(whole).abs().max() < 1e-2  # a whole-frame change is taken out with the frame's mean
     inner = (slice(None), slice(None), slice(None), slice(8, 32), slice(8, 32))
     # a pan moves detail around but barely changes a 7x7 neighbourhood's energy; the plain residual is large
     assert stream(moving)[inner].abs().mean() < 0.1 < ResidualStream()(moving)[inner].abs().mean()
-    # the detail change: log energy jumps by log(1.5^2) into frame 2 and back out of it
-    jump = stream(flicker)[inner][:, :, 0]  # first differences (B, T, h, w)
-    torch.testing.assert_close(jump[:, 2].mean(), torch.tensor(2 * math.log(1.5)), atol=0.02, rtol=0)
-    torch.testing.assert_close(jump[:, 3].mean(), torch.tensor(-2 * math.log(1.5)), atol=0.02, rtol=0)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 inside whatever the autocast: log(eps) is safe
-        torch.testing.assert_close(stream(flicker), stream(flicker.double()).float(), atol=1e-4, rtol=0)
+    # the local change: log energy jumps by L = log(1.5^2) into frame 2 and back out of it, at the patch's centre
+    # (less the frame's mean: 12x12 of 40x40 pixels, widened by the 7x7 window)
+    jump, centre = 2 * math.log(1.5), stream(local)[:, :, :, 18:22, 18:22].mean(dim=(0, 3, 4))  # (T, 2)
+    for t, channel, expected in ((2, 0, jump), (3, 0, -jump), (2, 1, jump), (3, 1, -2 * jump)):
+        assert 0.7 * abs(expected) < centre[t, channel] * math.copysign(1, expected) < abs(expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 inside whatever the autocast
+        under_amp = stream(local)
+    torch.testing.assert_close(under_amp, stream(local), atol=1e-6, rtol=0)

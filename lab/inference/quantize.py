@@ -58,10 +58,12 @@ def calibration_clips(settings: Int8Settings, cfg: Config) -> list[np.ndarray]:
 
 
 def conv_nodes(model, convs: str) -> list[str]:
-    """Names of the Conv nodes to quantise: those the exporter traced inside `net.encoder` (its name scopes), or all."""
+    """Names of the Conv nodes to quantise: those the exporter traced inside `net.encoder` (its name scopes), or all
+    but the input streams' fixed filters (the `energy` stream's blur feeds a log: it stays fp32)."""
     nodes = [n for n in model.graph.node if n.op_type == "Conv"]
     if convs == "all":
-        return [n.name for n in nodes]
+        return [n.name for n in nodes if not any(p.key == "pkg.torch.onnx.name_scopes" and "'net.streams'" in p.value
+                                                 for p in n.metadata_props)]
     scoped = [n.name for n in nodes if any(p.key == "pkg.torch.onnx.name_scopes" and "'net.encoder'" in p.value
                                            for p in n.metadata_props)]
     if not scoped:  # an exporter that stopped recording scopes must not silently quantise nothing
