@@ -82,6 +82,10 @@ class AugmentationConfig:
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     crop_scale: tuple[float, ...] = (0.8, 1.0)  # random crop area, a fraction of the largest box of the input aspect
     jitter_strength: float = 0.2  # brightness/contrast/saturation; hue gets a tenth of it
+    # Where training's colour jitter (and the normalisation after it) runs: in the loader's workers, or on the
+    # training device after the batch arrives, one draw per clip as in the loader (it then follows the JPEG and
+    # degradation steps). "auto": the device when training on CUDA, where the loader could not keep up.
+    jitter_on: Literal["auto", "loader", "device"] = "auto"
     jpeg_compression: bool = False  # re-encode every frame of a clip at one random quality
     jpeg_quality: tuple[int, ...] = (60, 95)
     # Degradations of the whole clip (lab.data.perturb), each with probability p and a severity drawn from its

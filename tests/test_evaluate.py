@@ -95,3 +95,30 @@ def test_frame_scores_average_the_windows_covering_each_frame():
     assert scores[:6].tolist() == pytest.approx([0.2, 0.2, 0.5, 0.5, 0.2, 0.2])
     assert np.isnan(scores[6]) and scores[7] == 1.0 and len(scores) == 9  # frame 6 is covered by no window
     assert len(frame_scores([0], [[0.1, 0.2, 0.3]], num_frames=2)) == 2  # padded steps cut off
+
+
+def test_scoring_runs_a_compiled_model_compiled(tiny_checkpoint):
+    """Validation in a `training.compile` run and evaluation score through the compiled wrapper (torch.compile's
+    OptimizedModule keeps the model as `_orig_mod`), not the eager model under it."""
+    import torch
+
+    from lab.evaluation.evaluate import score_clips
+
+    model, cfg, _ = load_model(tiny_checkpoint)
+
+    class Compiled(torch.nn.Module):  # stands in for torch.compile's wrapper, counting its calls
+        def __init__(self, inner):
+            super().__init__()
+            self._orig_mod, self.calls = inner, 0
+
+        def forward(self, *args, **kwargs):
+            self.calls += 1
+            return self._orig_mod(*args, **kwargs)
+
+    clips = torch.randn(2, cfg.sequence.length, 3, cfg.image.height, cfg.image.width)
+    wrapped = Compiled(model)
+    with torch.no_grad():
+        clip_logits, step_logits = score_clips(wrapped, clips)
+        assert wrapped.calls == 1
+        expected_clip, expected_steps = model(clips, with_timeline=True)
+    assert torch.allclose(clip_logits, expected_clip) and torch.allclose(step_logits, expected_steps)

@@ -53,7 +53,10 @@ def test_onecycle_and_constant():
 
 
 def test_resume_continues_from_the_next_epoch(synth_root, tmp_path):
-    cfg = tiny_config(synth_root, "training.epochs=1")
+    # Colour jitter on the training device (as on CUDA): drawn from the step-seeded RNG, so the resumed run's
+    # first epoch matches the first run's exactly.
+    cfg = tiny_config(synth_root, "training.epochs=1", "augmentation.color_jitter=true",
+                      "augmentation.jitter_on=device")
     first = fit(cfg, run_name="r", checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "logs", progress=False)
     resumed = fit(cfg.replace("training.epochs=2"), run_name="r", checkpoint_dir=tmp_path / "ck",
                   log_dir=tmp_path / "logs", resume=first.last_path, progress=False)
@@ -109,3 +112,22 @@ def test_torchrun_ddp_two_cpu_processes(synth_root, tmp_path):
     proc = subprocess.run(resume, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_checkpoint(last)["epoch"] == 2
+
+
+def test_cuda_precision_and_kernel_choices_without_a_gpu(monkeypatch):
+    """Emulated bf16 (V100, T4) gets fp16 with a GradScaler; cuDNN autotuning is on for CUDA training unless the
+    run must be deterministic."""
+    from lab.runtime.device import Precision, use_fast_kernels
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    emulated = Precision.choose(cuda, amp=True)
+    assert emulated.dtype is torch.float16 and emulated.needs_scaler
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert Precision.choose(cuda, amp=True).dtype is torch.bfloat16
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    use_fast_kernels(cuda, deterministic=True)
+    use_fast_kernels(torch.device("cpu"), deterministic=False)
+    assert torch.backends.cudnn.benchmark is False
+    use_fast_kernels(cuda, deterministic=False)
+    assert torch.backends.cudnn.benchmark is True

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lab.config import AugmentationConfig, ImageConfig, NormalizeConfig
-from lab.data.transforms import build_transform, denormalize
+from lab.data.transforms import DeviceJitter, build_transform, denormalize, jitter_on_device
 
 IMAGE = ImageConfig(height=24, width=32)
 ALL_ON = AugmentationConfig(horizontal_flip=True, random_crop=True, color_jitter=True, jitter_strength=0.4,
@@ -132,3 +132,32 @@ def test_evaluation_sees_the_centred_box_of_the_same_aspect_ratio(shape):
     side = min(height, width)
     np.testing.assert_allclose([right - left, bottom - top], [side, side], rtol=0.06)  # square, as trained
     np.testing.assert_allclose([(left + right) / 2, (top + bottom) / 2], [width / 2, height / 2], rtol=0.04)
+
+
+def test_device_jitter_draws_per_clip_and_the_loader_leaves_it_out(synthetic_frames):
+    """`augmentation.jitter_on: device`: the loader's clip stays unjittered in [0, 1]; `DeviceJitter` then gives
+    every clip of the batch its own draw, one for all of its frames, and normalises as the loader would."""
+    aug = AugmentationConfig(horizontal_flip=False, random_crop=False, color_jitter=True, jitter_strength=0.4)
+    grey = torch.full((4, 3, 24, 32), 100, dtype=torch.uint8)
+    loader_side = build_transform(IMAGE, aug, train=True, jitter_in_loader=False)(grey)
+    assert torch.allclose(loader_side, torch.full_like(loader_side, 100 / 255))  # neither jittered nor normalised
+
+    frame = clip_tensor(synthetic_frames(1, 24, 32))[0] / 255.0
+    batch = frame.expand(3, 4, *frame.shape).clone()  # three identical clips of four identical frames
+    torch.manual_seed(0)
+    out = DeviceJitter(aug)(batch)
+    assert out.shape == batch.shape
+    for clip in out:
+        assert torch.equal(clip, clip[:1].expand_as(clip))  # one draw per clip
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[1], out[2])  # a draw per clip
+    norm = NormalizeConfig()
+    plain = DeviceJitter(AugmentationConfig(color_jitter=False))(batch)
+    expected = (batch - torch.tensor(norm.mean).view(3, 1, 1)) / torch.tensor(norm.std).view(3, 1, 1)
+    assert torch.allclose(plain, expected, atol=1e-6)
+
+
+def test_jitter_goes_to_the_device_on_cuda_or_when_asked():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert jitter_on_device(AugmentationConfig(), cuda) and not jitter_on_device(AugmentationConfig(), cpu)
+    assert jitter_on_device(AugmentationConfig(jitter_on="device"), cpu)
+    assert not jitter_on_device(AugmentationConfig(jitter_on="loader"), cuda)

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from lab.config import load_config
 from lab.data.cache_build import build_cache
 from lab.data.dataset import build_dataset, resolve_num_workers
+from lab.data.transforms import DeviceJitter, jitter_on_device
 from lab.data.video import write_h264, write_image
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model
@@ -131,7 +132,9 @@ def _loader_vs_step(device: torch.device, cfg, root: Path, batch: int, repeats: 
     training step (forward, loss, backward, AdamW) on `device`, both in clips/s."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train_ds = build_dataset(root, cfg.sequence, cfg.image, cfg.augmentation, train=True, cache="require")
+        on_device = jitter_on_device(cfg.augmentation, device)  # as training does: on CUDA the step jitters
+        train_ds = build_dataset(root, cfg.sequence, cfg.image, cfg.augmentation, train=True, cache="require",
+                                 jitter_in_loader=not on_device)
     workers = resolve_num_workers(cfg.data.num_workers)
     loader = DataLoader(train_ds, batch_size=batch, shuffle=True, num_workers=workers, persistent_workers=workers > 0,
                         pin_memory=device.type == "cuda")
@@ -146,13 +149,15 @@ def _loader_vs_step(device: torch.device, cfg, root: Path, batch: int, repeats: 
     model = prepare_model(build_model(cfg.model), device, channels_last=cfg.training.channels_last,
                           compile=False).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.training.learning_rate)
-    clips = torch.randn(batch, cfg.sequence.length, 3, cfg.image.height, cfg.image.width, device=device)
+    clips = torch.rand(batch, cfg.sequence.length, 3, cfg.image.height, cfg.image.width, device=device)
     labels = torch.arange(batch, device=device) % 2
+    jitter = DeviceJitter(cfg.augmentation) if on_device else None
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
+        x = jitter(clips) if jitter is not None else clips
         with precision.autocast():
-            loss = F.cross_entropy(model(clips), labels)
+            loss = F.cross_entropy(model(x), labels)
         loss.backward()
         optimizer.step()
 
@@ -160,8 +165,9 @@ def _loader_vs_step(device: torch.device, cfg, root: Path, batch: int, repeats: 
     t = interleaved({"step": step, "loader": load}, repeats, device)
     del loader
     setting = (f"seed model (resnet18 + ConvLSTM {list(cfg.model.convlstm.hidden_channels)}), batch {batch} x "
-               f"T={cfg.sequence.length} at {cfg.image.height}x{cfg.image.width}, {precision}, fwd+loss+bwd+AdamW; "
-               f"loader: the cache, train transform, {workers} workers, {batches} batches per round; ratio > 1: the "
-               f"loader keeps up ({time.perf_counter() - started:.0f} s)")
+               f"T={cfg.sequence.length} at {cfg.image.height}x{cfg.image.width}, {precision}, fwd+loss+bwd+AdamW"
+               f"{' + colour jitter on the device' if on_device else ''}; loader: the cache, train transform"
+               f"{' without colour jitter' if on_device else ''}, {workers} workers, {batches} batches per round; "
+               f"ratio > 1: the loader keeps up ({time.perf_counter() - started:.0f} s)")
     return row(CASE, setting, device, "training step consumes", "cached loader delivers", "clips/s",
                batch / t["step"], batch * batches / t["loader"], key="loader_vs_step")

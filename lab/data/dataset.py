@@ -329,12 +329,13 @@ def make_weighted_sampler(labels: Sequence[int], num_samples: int | None = None,
 
 def build_dataset(root: str | Path, sequence: SequenceConfig, image: ImageConfig,
                   augmentation: AugmentationConfig, train: bool, *, cache: CacheMode = "auto",
-                  held_out_families: Collection[str] = ()) -> FrameSequenceDataset:
+                  held_out_families: Collection[str] = (), jitter_in_loader: bool = True) -> FrameSequenceDataset:
     """The dataset of one split, wired from config: windows from `sequence`, transform from image/augmentation,
     frames from the split's decoded-frame cache for (image.height, image.width) as `cache` (data.cache) says;
-    fakes of `held_out_families` (data.held_out_families, for training and validation) are left out."""
+    fakes of `held_out_families` (data.held_out_families, for training and validation) are left out.
+    `jitter_in_loader=False`: training clips come without colour jitter and normalisation (`DeviceJitter`)."""
     return FrameSequenceDataset(root, sequence.length, sequence.stride,
-                                build_transform(image, augmentation, train),
+                                build_transform(image, augmentation, train, jitter_in_loader),
                                 short_items=sequence.short_items, max_windows_per_item=sequence.max_windows_per_item,
                                 cache=cache, cache_size=(image.height, image.width),
                                 held_out_families=held_out_families)

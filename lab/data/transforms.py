@@ -171,19 +171,28 @@ class ClipTransform:
         return f"ClipTransform({self.pipeline})"
 
 
-def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train: bool) -> ClipTransform:
+def _color_jitter(aug: AugmentationConfig) -> v2.ColorJitter | None:
+    if not (aug.color_jitter and aug.jitter_strength > 0):
+        return None
+    s = aug.jitter_strength
+    return v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(s / 10, 0.5))
+
+
+def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train: bool,
+                    jitter_in_loader: bool = True) -> ClipTransform:
     """Train: random aspect-preserving crop (or the centred one), flip, colour jitter, JPEG, the clip
     degradations (`degradations`: downscale, blur, noise, H.264), then float + normalise. Eval: the centred
-    aspect-preserving crop + normalise. Each augmentation is drawn once per clip."""
+    aspect-preserving crop + normalise. Each augmentation is drawn once per clip. `jitter_in_loader=False`
+    (training only): no colour jitter and no normalisation, the clip stays float in [0, 1] for `DeviceJitter`."""
     size = (image.height, image.width)
     aug = augmentation
     random_crop = train and aug.random_crop
     steps: list[v2.Transform] = [AspectCrop(size, tuple(aug.crop_scale) if random_crop else (1.0, 1.0), random_crop)]
     if train and aug.horizontal_flip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))
-    if train and aug.color_jitter and aug.jitter_strength > 0:
-        s = aug.jitter_strength
-        steps.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(s / 10, 0.5)))
+    jitter = _color_jitter(aug) if train else None
+    if jitter is not None and jitter_in_loader:
+        steps.append(jitter)
     if train and aug.jpeg_compression:
         # After the resize: re-encoding at model resolution is much cheaper than at source resolution
         # and still teaches robustness to block artefacts. JPEG needs uint8, so it precedes ToDtype.
@@ -191,9 +200,38 @@ def build_transform(image: ImageConfig, augmentation: AugmentationConfig, train:
     if train:
         # Also after the resize, for the same reason: H.264 at model resolution costs ~10 ms per 8x32x32 clip.
         steps += degradations(aug)
-    steps += [v2.ToDtype(torch.float32, scale=True),
-              v2.Normalize(mean=list(aug.normalize.mean), std=list(aug.normalize.std))]
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if not train or jitter_in_loader:
+        steps.append(v2.Normalize(mean=list(aug.normalize.mean), std=list(aug.normalize.std)))
     return ClipTransform(v2.Compose(steps))
+
+
+def jitter_on_device(augmentation: AugmentationConfig, device: torch.device) -> bool:
+    """Whether training runs colour jitter and normalisation on `device` (`augmentation.jitter_on`; "auto":
+    on CUDA). On one core the jitter of a 16-frame 224x224 clip takes about 110 ms, most of it the hue step, so
+    loader workers cannot feed a GPU step that consumes hundreds of clips a second."""
+    where = augmentation.jitter_on
+    return where == "device" or (where == "auto" and device.type == "cuda")
+
+
+class DeviceJitter:
+    """Training's colour jitter and normalisation for a batch already on the training device: float clips
+    (B, T, C, H, W) in [0, 1], as `build_transform(..., jitter_in_loader=False)` leaves them. torchvision's
+    `ColorJitter` runs once per clip, so each clip gets its own draw and all its frames the same one, as in the
+    loader. The draws come from the global torch RNG of the process that calls it (the training loop seeds it
+    every step)."""
+
+    def __init__(self, augmentation: AugmentationConfig):
+        self.jitter = _color_jitter(augmentation)
+        self.mean, self.std = list(augmentation.normalize.mean), list(augmentation.normalize.std)
+
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        if self.jitter is not None:
+            clips = torch.stack([self.jitter(tv_tensors.Video(clip)).as_subclass(torch.Tensor) for clip in clips])
+        return F.normalize(clips.flatten(0, 1), self.mean, self.std).view_as(clips)
+
+    def __repr__(self) -> str:
+        return f"DeviceJitter({self.jitter}, mean={self.mean}, std={self.std})"
 
 
 def denormalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

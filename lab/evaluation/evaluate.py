@@ -47,12 +47,12 @@ class Scored:
 
 @torch.no_grad()
 def score_clips(model: torch.nn.Module, clips: torch.Tensor, precision: Precision | None = None):
-    """(B,T,C,H,W) normalised clips -> clip logits (B,2) and per-timestep logits (B,T,2)."""
-    net = unwrap(model)
+    """(B,T,C,H,W) normalised clips -> clip logits (B,2) and per-timestep logits (B,T,2). A `torch.compile`d
+    model runs compiled (validation during a compiled run too); DistributedDataParallel is unwrapped, since
+    ranks score different numbers of batches and its forward would wait on the others."""
+    net = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
     with precision.autocast() if precision is not None else contextlib.nullcontext():
-        feats = net.forward_features(clips)
-        clip_logits = net.forward_head(feats.embedding)
-        step_logits = net.forward_head(feats.sequence)
+        clip_logits, step_logits = net(clips, with_timeline=True)
     return clip_logits.float(), step_logits.float()
 
 

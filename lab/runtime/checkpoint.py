@@ -25,6 +25,7 @@ from torch import nn
 from lab._version import __version__
 from lab.config import Config, from_dict
 from lab.errors import CheckpointError, LabError, StorageError
+from lab.runtime.device import prepare_model
 
 FORMAT = "convlstm-lab/1"
 CLASS_NAMES = ("real", "fake")
@@ -284,7 +285,8 @@ def load_model(
     device: str | torch.device = "cpu",
     overrides: tuple[str, ...] | list[str] = (),
 ) -> tuple[nn.Module, Config, dict[str, Any]]:
-    """Rebuild the checkpoint's model from its own config (plus run-time overrides), in eval mode."""
+    """Rebuild the checkpoint's model from its own config (plus run-time overrides), in eval mode; on CUDA in
+    channels_last memory format when its config trained that way (`training.channels_last`)."""
     from lab.models.classifier import build_model  # model imports torchvision; keep this module light
 
     ckpt = read_checkpoint(path)
@@ -294,4 +296,5 @@ def load_model(
     # Weights come from the checkpoint: never fetch pretrained backbone weights to be overwritten.
     model = build_model(cfg.replace("model.pretrained=false").model)
     load_checkpoint(path, model)
-    return model.to(device).eval(), cfg, ckpt
+    model = prepare_model(model, torch.device(device), channels_last=cfg.training.channels_last, compile=False)
+    return model.eval(), cfg, ckpt

@@ -47,7 +47,9 @@ class Precision:
     def choose(cls, device: torch.device, amp: bool) -> "Precision":
         if not amp or device.type != "cuda":
             return cls(device.type, None)
-        return cls("cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        # Native bf16 only (Ampere and later): V100 / T4 emulate it slowly and get fp16 with a GradScaler.
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        return cls("cuda", torch.bfloat16 if native else torch.float16)
 
     @property
     def needs_scaler(self) -> bool:
@@ -60,6 +62,14 @@ class Precision:
 
     def __str__(self) -> str:
         return "fp32" if self.dtype is None else str(self.dtype).replace("torch.", "")
+
+
+def use_fast_kernels(device: torch.device, deterministic: bool) -> None:
+    """On CUDA, let cuDNN time its convolution algorithms once per input shape and keep the fastest
+    (`cudnn.benchmark`): training shapes are fixed. Not under `training.deterministic`, which needs cuDNN's
+    deterministic algorithms instead."""
+    if device.type == "cuda" and not deterministic:
+        torch.backends.cudnn.benchmark = True
 
 
 def prepare_model(model: torch.nn.Module, device: torch.device, *, channels_last: bool, compile: bool):

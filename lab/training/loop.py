@@ -26,9 +26,10 @@ from tqdm.auto import tqdm
 from lab.runtime.checkpoint import atomic_copy, atomic_write, remove_stale_temps, rng_state, save_checkpoint
 from lab.config import Config, flatten, to_dict
 from lab.data.dataset import build_dataset, make_weighted_sampler, resolve_num_workers
+from lab.data.transforms import DeviceJitter, jitter_on_device
 from lab.data.outputs import claim_run_folders
 from lab.data.sampling import EpochSampler, SeededSamples, step_seed
-from lab.runtime.device import Precision, prepare_model, resolve_device
+from lab.runtime.device import Precision, prepare_model, resolve_device, use_fast_kernels
 from lab.runtime.distributed import (DistInfo, DistributedWeightedSampler, broadcast_buffers, broadcast_flag,
                                      init_distributed, shutdown)
 from lab.errors import DataError
@@ -88,7 +89,8 @@ def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, l
 def _loaders(cfg: Config, info: DistInfo, device: torch.device):
     held_out = cfg.data.held_out_families  # leave-one-family-out: those fakes stay out of training and selection
     train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, True,
-                             cache=cfg.data.cache, held_out_families=held_out)
+                             cache=cfg.data.cache, held_out_families=held_out,
+                             jitter_in_loader=not jitter_on_device(cfg.augmentation, device))
     val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, False,
                            cache=cfg.data.cache, held_out_families=held_out)
     absent = [family for family in held_out if family not in train_ds.held_out]
@@ -207,6 +209,7 @@ def fit(
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     set_seed(cfg.seed + info.rank, cfg.training.deterministic)
+    use_fast_kernels(device, cfg.training.deterministic)
     tcfg = cfg.training
     run_ckpt_dir, run_log_dir = Path(checkpoint_dir) / run_name, Path(log_dir) / run_name
     best_path, last_path = run_ckpt_dir / "best.pth", run_ckpt_dir / "last.pth"
@@ -225,12 +228,16 @@ def fit(
                                                           for family, n in held_out.items()))
     model = prepare_model(model, device, channels_last=tcfg.channels_last, compile=tcfg.compile)
     if info.enabled:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # One frame per window: the ConvLSTM's hidden_conv never runs (h starts at zero), so its weights get no
+        # gradient and DDP must be told, or its second step fails waiting for them.
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                    find_unused_parameters=cfg.sequence.length == 1)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
     scheduler = build_scheduler(optimizer, tcfg.scheduler, tcfg.epochs, steps_per_epoch, tcfg.learning_rate)
     precision = Precision.choose(device, tcfg.amp)
     scaler = torch.amp.GradScaler("cuda") if precision.needs_scaler else None
+    device_jitter = DeviceJitter(cfg.augmentation) if jitter_on_device(cfg.augmentation, device) else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
 
     state = RunState(progress=Progress(steps_per_epoch=steps_per_epoch))
@@ -262,6 +269,8 @@ def fit(
                 torch.manual_seed(step_seed(cfg.seed, info.rank, at.steps))  # dropout etc.: a function of the step
                 clips = clips.to(device, non_blocking=True)
                 labels = labels.to(device, non_blocking=True)
+                if device_jitter is not None:
+                    clips = device_jitter(clips)
                 with precision.autocast():
                     logits, loss, clip_loss = training_loss(model, clips, labels, loss_fn, tcfg.step_loss_weight,
                                                             cfg.sequence.first_scored_step)
@@ -271,7 +280,7 @@ def fit(
                 if finite:
                     n = labels.numel()
                     sums += torch.stack([clip_loss.detach() * n, (logits.argmax(1) == labels).sum().float(),
-                                         torch.tensor(float(n), device=device)])
+                                         torch.full((), float(n), device=device)])  # a fill, no host copy
                 at = Progress(epoch, at.batch + 1, at.steps + 1, scheduler.last_epoch, steps_per_epoch, sums,
                               at.skipped + (not finite))
                 due = clock.due(at.steps) and at.batch < steps_per_epoch

@@ -15,7 +15,7 @@ from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model
 
 out = Path(sys.argv[1])
-phase = sys.argv[2]  # eager | compile
+phase = sys.argv[2]  # eager | compile | fit
 quick = len(sys.argv) > 3
 dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 sizes = bench.QUICK if quick else bench.FULL
@@ -106,6 +106,9 @@ def seed_fit_end_to_end():
     log(part="seed_fit", seconds=round(time.perf_counter() - t0, 1), best_epoch=res.best_epoch,
         history=res.history.round(4).to_dict(orient="records"))
     model, cfg2, ck = load_model(res.best_path, device=dev)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    log(part="seed_load", channels_last=conv.weight.is_contiguous(memory_format=torch.channels_last),
+        cudnn_benchmark=torch.backends.cudnn.benchmark)
     ev = evaluate_split(model, cfg2, root / "test", dev, threshold=ck["threshold"], precision=Precision.choose(dev, True),
                         progress=False)
     log(part="seed_eval", clip_auc=ev.metrics["clip"]["roc_auc"], n=len(ev.videos))
@@ -119,6 +122,8 @@ if phase == "eager":
     part("bench_rows", bench_rows)
     part("seed_train_step", lambda: seed_train_step({"fp32": (False, False, False), "bf16": (True, False, False),
                                                      "bf16+channels_last": (True, True, False)}))
+elif phase == "fit":  # alone: the training loop's CUDA path (jitter on the device, compiled validation)
+    part("seed_fit_end_to_end", seed_fit_end_to_end)
 else:  # runs beside the sweep: the ratio is side by side in one process, but the GPU and CPUs are shared
     part("seed_train_step", lambda: seed_train_step({"bf16+channels_last": (True, True, False),
                                                      "bf16+channels_last+compile": (True, True, not quick)}))

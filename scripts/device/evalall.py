@@ -26,7 +26,7 @@ for best in sorted((out / "ck").glob("*/best.pth")):
                 man = pd.read_csv(root / split / "manifest.csv")
                 v = ev.videos.copy()
                 v["key"] = v["item"].str.replace(r"\.mp4$", "", regex=True)
-                v = v.merge(man[["item", "family", "severity"]].rename(columns={"item": "key", "family": "fam"}), on="key")
+                v = v.merge(man[["item", "family", "severity"]].rename(columns={"item": "key", "family": "fam"}), on="key", suffixes=("_ev", ""))
                 reals = v[v.label == 0]
                 for fam, g in v[v.label == 1].groupby("fam"):
                     d = pd.concat([reals, g])
