@@ -15,9 +15,11 @@ import torch
 
 from _fixtures import ROOT, TINY_OVERRIDES
 
-# Augmentation and dropout on, so the replay of every random draw is tested, not only the data order.
+# Augmentation and dropout on, so the replay of every random draw is tested, not only the data order: the random
+# crop is drawn in the loader, the colour jitter in the training step as on CUDA (augmentation.jitter_on).
 EXACT = (*TINY_OVERRIDES, "training.batch_size=2", "training.epochs=3", "augmentation.random_crop=true",
-         "augmentation.color_jitter=true", "model.classifier.dropout=0.5", "training.checkpoint_every_minutes=0")
+         "augmentation.color_jitter=true", "augmentation.jitter_on=device", "model.classifier.dropout=0.5",
+         "training.checkpoint_every_minutes=0")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 

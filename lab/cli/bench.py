@@ -325,7 +325,9 @@ def bench_gpu_forward(device: torch.device, sizes: Sizes) -> list[dict]:
     t = interleaved({"fp32": forward(contiguous, fp32), "amp": forward(contiguous, amp)}, sizes.repeats, device)
     u = interleaved({"contiguous": forward(contiguous, amp), "channels_last": forward(channels_last, amp)},
                     sizes.repeats, device)
-    return [_row(CASES[5], f"{where}, contiguous", device, "fp32", f"autocast {amp}", "ms",
+    # "fp32" is PyTorch's default: cuDNN runs the convolutions in TF32 (torch.backends.cudnn.allow_tf32).
+    tf32 = " (TF32 convolutions)" if torch.backends.cudnn.allow_tf32 else ""
+    return [_row(CASES[5], f"{where}, contiguous", device, f"fp32{tf32}", f"autocast {amp}", "ms",
                  t["fp32"] * 1e3, t["amp"] * 1e3),
             _row(CASES[5], f"{where}, autocast {amp}", device, "contiguous", "channels_last", "ms",
                  u["contiguous"] * 1e3, u["channels_last"] * 1e3)]

@@ -172,11 +172,12 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
 def _load_for_scoring(args: argparse.Namespace):
     """The checkpoint's model (with --set/--device applied) on its device: (model, cfg, ckpt, device, precision)."""
     from lab.runtime.checkpoint import load_model
-    from lab.runtime.device import Precision, resolve_device
+    from lab.runtime.device import Precision, prepare_model, resolve_device
 
     model, cfg, ckpt = load_model(args.checkpoint, "cpu", _overrides(args))
     device = resolve_device(cfg.device)
-    return model.to(device), cfg, ckpt, device, Precision.choose(device, cfg.training.amp)
+    model = prepare_model(model, device, channels_last=cfg.training.channels_last, compile=False)
+    return model, cfg, ckpt, device, Precision.choose(device, cfg.training.amp)
 
 
 def _decision(args: argparse.Namespace, ckpt: dict):

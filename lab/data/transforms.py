@@ -224,11 +224,16 @@ class DeviceJitter:
     def __init__(self, augmentation: AugmentationConfig):
         self.jitter = _color_jitter(augmentation)
         self.mean, self.std = list(augmentation.normalize.mean), list(augmentation.normalize.std)
+        self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # no host copy per step
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         if self.jitter is not None:
             clips = torch.stack([self.jitter(tv_tensors.Video(clip)).as_subclass(torch.Tensor) for clip in clips])
-        return F.normalize(clips.flatten(0, 1), self.mean, self.std).view_as(clips)
+        if clips.device not in self._stats:
+            self._stats[clips.device] = tuple(torch.tensor(v, device=clips.device).view(1, 1, 3, 1, 1)
+                                              for v in (self.mean, self.std))
+        mean, std = self._stats[clips.device]
+        return (clips - mean) / std
 
     def __repr__(self) -> str:
         return f"DeviceJitter({self.jitter}, mean={self.mean}, std={self.std})"

@@ -48,8 +48,9 @@ class Scored:
 @torch.no_grad()
 def score_clips(model: torch.nn.Module, clips: torch.Tensor, precision: Precision | None = None):
     """(B,T,C,H,W) normalised clips -> clip logits (B,2) and per-timestep logits (B,T,2). A `torch.compile`d
-    model runs compiled (validation during a compiled run too); DistributedDataParallel is unwrapped, since
-    ranks score different numbers of batches and its forward would wait on the others."""
+    model runs compiled (validation during a `training.compile` run too, so the checkpoint's threshold and
+    temperature are chosen on the compiled model's scores, which differ from eager ones by rounding);
+    DistributedDataParallel is unwrapped, since ranks score different numbers of batches."""
     net = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
     with precision.autocast() if precision is not None else contextlib.nullcontext():
         clip_logits, step_logits = net(clips, with_timeline=True)

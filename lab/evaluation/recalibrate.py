@@ -19,7 +19,7 @@ from lab.evaluation.calibration import Calibration
 from lab.evaluation.decision import Decision, checkpoint_decision, decide
 from lab.evaluation.evaluate import score_loader
 from lab.runtime.checkpoint import atomic_save, checkpoint_config, load_model, read_checkpoint
-from lab.runtime.device import Precision, resolve_device
+from lab.runtime.device import Precision, prepare_model, resolve_device
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def calibrate_checkpoint(checkpoint: str | Path, data_dir: str | Path | None = N
                        cache=run_cfg.data.cache, held_out_families=run_cfg.data.held_out_families)
     loader = DataLoader(ds, batch_size=run_cfg.inference.batch_size, shuffle=False,
                         num_workers=resolve_num_workers(run_cfg.data.num_workers))
-    scored = score_loader(model.to(device), loader, device, Precision.choose(device, run_cfg.training.amp),
+    model = prepare_model(model, device, channels_last=run_cfg.training.channels_last, compile=False)
+    scored = score_loader(model, loader, device, Precision.choose(device, run_cfg.training.amp),
                           progress=progress)
     t = cfg.training
     decision, calibration, threshold = decide(scored.labels, scored.logits, t.threshold, t.target_fpr,

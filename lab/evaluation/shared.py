@@ -50,7 +50,8 @@ def can_share(net, length: int) -> bool:
 @torch.no_grad()
 def score_encoded(net, maps: torch.Tensor, precision: Precision | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Encoder maps of a batch of windows (B, T, C_enc, h, w) -> clip logits (B, 2), per-step logits (B, T, 2),
-    as `lab.evaluation.evaluate.score_clips` gives them from the frames."""
+    as `lab.evaluation.evaluate.score_clips` gives them from the frames (for the frame-only model up to rounding:
+    there the head runs on the mean frame vector, in `score_clips` on each frame before the mean)."""
     with precision.autocast() if precision is not None else contextlib.nullcontext():
         feats = net.forward_encoded(maps)
         return net.forward_head(feats.embedding).float(), net.forward_head(feats.sequence).float()

@@ -34,7 +34,7 @@ from lab.evaluation.decision import checkpoint_decision
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.holdout import holdout_markdown, holdout_scores, holdout_table, plot_holdout
 from lab.runtime.checkpoint import atomic_write, load_model
-from lab.runtime.device import Precision, resolve_device
+from lab.runtime.device import Precision, prepare_model, resolve_device
 from lab.training.loop import fit
 
 EXPERIMENT_FILE = "experiment.json"
@@ -179,7 +179,8 @@ def run_fold(cfg: Config, out: Path, model: ComparedModel, family: str, train_fa
     run = _train_fold(fold_cfg, out, model, family, progress, say)
     net, trained_cfg, ckpt = load_model(run / "best.pth")
     device = resolve_device(trained_cfg.device)
-    ev = evaluate_split(net.to(device), trained_cfg, trained_cfg.data.test_dir, device,
+    net = prepare_model(net, device, channels_last=trained_cfg.training.channels_last, compile=False)
+    ev = evaluate_split(net, trained_cfg, trained_cfg.data.test_dir, device,
                         threshold=checkpoint_decision(ckpt), precision=Precision.choose(device, trained_cfg.training.amp), progress=False)
     seen = sorted(f for f in train_families if f != family)
     scores = holdout_scores(ev.videos, ev.windows, family, seen, decision_threshold(ev.aggregation, ev.threshold))

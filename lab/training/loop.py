@@ -223,7 +223,9 @@ def fit(
     if info.is_main:
         shape = (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
         held_out = train_loader.dataset.dataset.held_out  # SeededSamples -> FrameSequenceDataset
-        tqdm.write(f"model: {summarize(model, shape)} | device {device} | {len(train_loader.dataset)} train / "
+        on_device = jitter_on_device(cfg.augmentation, device) and cfg.augmentation.color_jitter
+        jitter = " | colour jitter on the device" if on_device else ""
+        tqdm.write(f"model: {summarize(model, shape)} | device {device}{jitter} | {len(train_loader.dataset)} train / "
                    f"{len(val_ds)} val windows" + "".join(f" | held out: {family} ({n} train fakes)"
                                                           for family, n in held_out.items()))
     model = prepare_model(model, device, channels_last=tcfg.channels_last, compile=tcfg.compile)
