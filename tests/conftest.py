@@ -15,6 +15,8 @@ import pytest
 # Session fixtures (tiny synthetic dataset, tiny trained checkpoint) live in _fixtures.py; importing
 # them here registers them for every test module.
 from _fixtures import synth_root, tiny_checkpoint, tiny_run  # noqa: F401
+# nbval's notebook cells (make test): the training cells run fewer epochs, see _nbval.py
+from _nbval import pytest_collection_modifyitems  # noqa: F401
 
 
 def _indexed_frames(n: int, height: int = 32, width: int = 48, base: int = 20, step: int = 10) -> np.ndarray:

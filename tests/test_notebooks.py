@@ -1,7 +1,8 @@
 """The notebooks: committed clean (no outputs, one literal `parameters` cell, no def/class), the rules and
 tools in lab.workbench.notebooks, and (slow) a headless papermill run of every notebook on tiny data.
 
-nbval executes the notebooks with their defaults separately: `pytest tests --nbval-lax notebooks` (make test).
+nbval executes the notebooks with their defaults separately (02 and 04 train fewer epochs there: _nbval.py):
+`pytest tests --nbval-lax notebooks` (make test).
 """
 import json
 import os
