@@ -128,3 +128,21 @@ def test_cuda_precision_and_kernel_choices_without_a_gpu(monkeypatch):
     assert torch.backends.cudnn.benchmark is False
     use_fast_kernels(cuda, deterministic=False)
     assert torch.backends.cudnn.benchmark is True
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_with_one_frame_per_window(synth_root, tmp_path):
+    """T=1: the ConvLSTM's hidden_conv never runs (h starts at zero), so DDP must be told of unused parameters;
+    without it the second step fails ("Expected to have finished reduction in the prior iteration")."""
+    overrides = [*TINY_OVERRIDES, "sequence.length=1", "sequence.stride=1", "sequence.min_context=1",
+                 "sequence.max_windows_per_item=2", "model.input_streams=[rgb]", "training.epochs=1",
+                 *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test"))]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train.py"), "--run-name", "t1", "--checkpoint-dir", str(tmp_path / "ck"),
+           "--log-dir", str(tmp_path / "logs"), "--no-progress"]
+    for o in overrides:
+        cmd += ["--set", o]
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_checkpoint(tmp_path / "ck" / "t1" / "best.pth")["epoch"] == 1
