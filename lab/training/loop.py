@@ -86,11 +86,11 @@ def training_loss(model: nn.Module, clips: torch.Tensor, labels: torch.Tensor, l
     return logits, clip_loss + step_weight * step_loss, clip_loss
 
 
-def _loaders(cfg: Config, info: DistInfo, device: torch.device):
+def _loaders(cfg: Config, info: DistInfo, device: torch.device, jitter_in_loader: bool = True):
     held_out = cfg.data.held_out_families  # leave-one-family-out: those fakes stay out of training and selection
     train_ds = build_dataset(cfg.data.train_dir, cfg.sequence, cfg.image, cfg.augmentation, True,
                              cache=cfg.data.cache, held_out_families=held_out,
-                             jitter_in_loader=not jitter_on_device(cfg.augmentation, device))
+                             jitter_in_loader=jitter_in_loader)
     val_ds = build_dataset(cfg.data.val_dir, cfg.sequence, cfg.image, cfg.augmentation, False,
                            cache=cfg.data.cache, held_out_families=held_out)
     absent = [family for family in held_out if family not in train_ds.held_out]
@@ -217,14 +217,16 @@ def fit(
         claim_run_folders(run_ckpt_dir, run_log_dir, resume=resume, overwrite=overwrite)
         stale_state_note(run_ckpt_dir, remove_stale_temps(run_ckpt_dir))
 
-    train_loader, val_loader, val_ds = _loaders(cfg, info, device)
+    # colour jitter and normalisation in the loader, or on the device after each batch arrives (decided once)
+    device_jitter = DeviceJitter(cfg.augmentation) if jitter_on_device(cfg.augmentation, device) else None
+    train_loader, val_loader, val_ds = _loaders(cfg, info, device, jitter_in_loader=device_jitter is None)
     steps_per_epoch = len(train_loader)
     model = build_model(cfg.model)
     if info.is_main:
         shape = (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)
         held_out = train_loader.dataset.dataset.held_out  # SeededSamples -> FrameSequenceDataset
-        on_device = jitter_on_device(cfg.augmentation, device) and cfg.augmentation.color_jitter
-        jitter = " | colour jitter on the device" if on_device else ""
+        jitters = device_jitter is not None and device_jitter.jitter is not None
+        jitter = " | colour jitter on the device" if jitters else ""
         tqdm.write(f"model: {summarize(model, shape)} | device {device}{jitter} | {len(train_loader.dataset)} train / "
                    f"{len(val_ds)} val windows" + "".join(f" | held out: {family} ({n} train fakes)"
                                                           for family, n in held_out.items()))
@@ -239,7 +241,6 @@ def fit(
     scheduler = build_scheduler(optimizer, tcfg.scheduler, tcfg.epochs, steps_per_epoch, tcfg.learning_rate)
     precision = Precision.choose(device, tcfg.amp)
     scaler = torch.amp.GradScaler("cuda") if precision.needs_scaler else None
-    device_jitter = DeviceJitter(cfg.augmentation) if jitter_on_device(cfg.augmentation, device) else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
 
     state = RunState(progress=Progress(steps_per_epoch=steps_per_epoch))
