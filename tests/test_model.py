@@ -114,6 +114,25 @@ def test_batched_and_stepwise_input_conv_agree(bidirectional):
     torch.testing.assert_close(batched, stepwise, atol=1e-5, rtol=1e-5)
 
 
+def test_input_conv_batching_follows_the_measured_rule_per_device(monkeypatch):
+    """CPU: batched up to 14x14 maps; CUDA: up to 28x28 in fp32 and at every size under autocast (the H100
+    figures in lab/models/convlstm.py); an instance's `batched_input_max_pixels` overrides both."""
+    from types import SimpleNamespace
+
+    from lab.models import convlstm
+
+    def maps(side: int, device: str):
+        return SimpleNamespace(shape=(2, 16, 64, side, side), device=torch.device(device))
+
+    assert [convlstm.batched_input(maps(s, "cpu")) for s in (7, 14, 28, 56)] == [True, True, False, False]
+    monkeypatch.setattr(torch, "is_autocast_enabled", lambda device_type=None: False)
+    assert [convlstm.batched_input(maps(s, "cuda")) for s in (7, 14, 28, 56)] == [True, True, True, False]
+    monkeypatch.setattr(torch, "is_autocast_enabled", lambda device_type=None: device_type == "cuda")
+    assert [convlstm.batched_input(maps(s, "cuda")) for s in (7, 14, 28, 56)] == [True, True, True, True]
+    assert not convlstm.batched_input(maps(7, "cuda"), max_pixels=0)
+    assert convlstm.batched_input(maps(56, "cpu"), max_pixels=56 * 56)
+
+
 @pytest.mark.parametrize("batched", [False, True])
 def test_equals_the_usual_concat_convlstm_in_outputs_and_gradients(batched):
     """The bench's baseline (one conv over concat[x_t, h] per step) with the same weights gives the same

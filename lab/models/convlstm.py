@@ -22,10 +22,26 @@ State = tuple[Tensor, Tensor]  # (h, c), each (B, hidden, H, W)
 # and per step, forward+backward, median of 5 (ms, under heavy load: read the ratios): one convolution over
 # concat[x_t, h] 1204 against input_conv + hidden_conv 1718 at 56x56 (1.43x), 780 against 1096 at 28x28
 # (1.41x): oneDNN on this CPU runs a C_in 64-128 convolution well below the efficiency of one twice as
-# deep. Not measured on a GPU, where fewer, larger kernels usually win (batched over T was 1.30x faster than
-# the two-convolution loop at 28x28 on an H200): re-measure there and set an instance's
-# `batched_input_max_pixels`.
+# deep.
+# On a GPU the layer at these sizes is bound by the host issuing kernels (every shape takes 8-15 ms for 16
+# steps whatever its FLOPs), so fewer, larger kernels win. Against the concat ConvLSTM, on an H100, fwd+bwd,
+# B=2, T=16 (`scripts/device/gpu_bench.py`, part "convlstm variants"), batched over T / concat per step:
+#   fp32 (TF32 off):  7x7 1.11x / 1.26x   14x14 1.37x / 1.09x   28x28 1.12x / 1.07x   56x56 0.83x / 1.05x
+#   bf16 autocast:    7x7 1.31x / 1.11x   14x14 1.19x / 0.95x   28x28 1.31x / 1.07x   56x56 1.30x / 1.06x
+# hence batched up to 28x28 in fp32 and at every size under autocast (`batched_input`).
 BATCHED_INPUT_CONV_MAX_PIXELS = 14 * 14
+CUDA_BATCHED_INPUT_CONV_MAX_PIXELS = 28 * 28
+
+
+def batched_input(x: Tensor, max_pixels: int | None = None) -> bool:
+    """Whether `ConvLSTM` runs its input convolution over all T frames of x (B, T, C, H, W) at once (else one
+    concat convolution per step). `max_pixels`: an instance's override; None: the measured rule above."""
+    pixels = x.shape[-2] * x.shape[-1]
+    if max_pixels is not None:
+        return pixels <= max_pixels
+    if x.device.type == "cuda":
+        return torch.is_autocast_enabled("cuda") or pixels <= CUDA_BATCHED_INPUT_CONV_MAX_PIXELS
+    return pixels <= BATCHED_INPUT_CONV_MAX_PIXELS
 
 
 class ConvLSTMCell(nn.Module):
@@ -56,7 +72,7 @@ class ConvLSTMCell(nn.Module):
 
     def step_concat(self, x: Tensor, state: State | None = None, weight: Tensor | None = None) -> State:
         """`forward` as ONE convolution over concat[x, h]; `weight`: `concat_weight()`, made once per sequence
-        (see BATCHED_INPUT_CONV_MAX_PIXELS for when this is faster)."""
+        (see `batched_input` for when this is faster)."""
         if state is None:
             return self.update(self.input_conv(x), None)
         weight = self.concat_weight() if weight is None else weight
@@ -108,7 +124,7 @@ class ConvLSTM(nn.Module):
                          kernel_size)
             for layer in range(num_layers) for _ in range(self.num_directions))
         self.out_channels = hidden[-1] * self.num_directions
-        self.batched_input_max_pixels = BATCHED_INPUT_CONV_MAX_PIXELS
+        self.batched_input_max_pixels: int | None = None  # None: `batched_input`'s measured rule per device
 
     def forward(self, x: Tensor, state: Sequence[State | None] | None = None) -> tuple[Tensor, list[State]]:
         """x (B, T, C, H, W); state: one (h, c) per cell (ordered like `cells`) or None for zeros."""
@@ -123,7 +139,7 @@ class ConvLSTM(nn.Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 seq, last = self._run(self.cells[index], x, states[index], reverse=direction == 1,
-                                      batched=x.shape[-2] * x.shape[-1] <= self.batched_input_max_pixels)
+                                      batched=batched_input(x, self.batched_input_max_pixels))
                 outputs.append(seq)
                 final.append(last)
             x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]  # (B, T, dirs*hidden, H, W)

@@ -70,6 +70,65 @@ def convlstm(precision):
     return go
 
 
+def convlstm_variants():
+    """ConvLSTM vs concat at the seed model's shapes, fwd+bwd, same weights, fp32 (TF32 off) and bf16 autocast:
+    ours with the input convolution batched over T or one concat convolution per step, then both layers captured
+    as CUDA graphs (`torch.cuda.make_graphed_callables`: forward and backward replayed without the host issuing
+    each kernel). An earlier run also tried the gate arithmetic through torch.compile (fused): slower at every
+    shape (README, "Benchmarks")."""
+    from lab.cli.bench_convlstm import FULL_MAPS, HIDDEN, QUICK_MAPS, NaiveConvLSTM, _strict_fp32
+    from lab.models.convlstm import ConvLSTM
+
+    class Out(torch.nn.Module):  # a graphed callable returns tensors: ours' hidden states only
+        def __init__(self, lstm):
+            super().__init__()
+            self.lstm = lstm
+
+        def forward(self, x):
+            y = self.lstm(x)
+            return y[0] if isinstance(y, tuple) else y
+
+    for precision in ("fp32", "bf16"):
+        for side, channels in QUICK_MAPS if quick else FULL_MAPS:
+            torch.manual_seed(0)
+            lstm = ConvLSTM(channels, HIDDEN, kernel_size=3).to(dev)
+            naive = Out(NaiveConvLSTM.like(lstm.cells[0]))
+            concat, batched = Out(lstm), Out(lstm)
+            x = torch.randn(sizes.lstm_batch, sizes.lstm_steps, channels, side, side, device=dev, requires_grad=True)
+            ctx = (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False) if precision == "bf16"
+                   else _strict_fp32(dev))
+
+            def step(model, max_pixels=None):
+                def run():
+                    if max_pixels is not None:
+                        lstm.batched_input_max_pixels = max_pixels
+                    model.zero_grad(set_to_none=True)
+                    x.grad = None
+                    model(x).float().sum().backward()
+                return run
+
+            with ctx:
+                fns = {"naive": step(naive), "concat": step(concat, 0), "batched": step(batched, 10 ** 9)}
+                if dev.type == "cuda":
+                    lstm.batched_input_max_pixels = 10 ** 9
+                    fns["batched graphed"] = step(torch.cuda.make_graphed_callables(Out(lstm), (x,)))
+                    fns["naive graphed"] = step(torch.cuda.make_graphed_callables(
+                        Out(NaiveConvLSTM.like(lstm.cells[0])), (x,)))
+                    lstm.batched_input_max_pixels = 0
+                    fns["concat graphed"] = step(torch.cuda.make_graphed_callables(Out(lstm), (x,)))
+                with torch.no_grad():
+                    ref = naive(x).float()
+                    lstm.batched_input_max_pixels = 10 ** 9
+                    err = (concat(x).float() - ref).abs().max().item()
+                t = bench.interleaved(fns, 9, dev)
+            log(part="convlstm_variants", precision=precision, shape=f"{side}x{side} C_in {channels}", maxerr=err,
+                **{f"{k}_ms": v * 1e3 for k, v in t.items()},
+                **{f"{k}_vs_naive": t["naive"] / v for k, v in t.items() if k != "naive"},
+                **({"batched_graphed_vs_naive_graphed": t["naive graphed"] / t["batched graphed"],
+                    "concat_graphed_vs_naive_graphed": t["naive graphed"] / t["concat graphed"]}
+                   if "naive graphed" in t else {}))
+
+
 def seed_step():
     cfg = load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
         "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}",
@@ -79,6 +138,8 @@ def seed_step():
     variants = {"fp32 eager (cuDNN TF32 convs, torch default)": (False, False, False),
                 "bf16 + channels_last eager": (True, True, False),
                 "bf16 + channels_last + compile": (True, True, True)}
+    if os.environ.get("NO_COMPILE") == "1":
+        variants.pop("bf16 + channels_last + compile")
     fns, flops = {}, {}
     for name, (amp, cl, comp) in variants.items():
         torch.manual_seed(0)
@@ -134,7 +195,7 @@ def cache():
         rows("frame_cache", bench_frame_cache([dev], quick, Path(tmp), bench.interleaved, bench._row))
 
 
-PARTS = {"convlstm fp32": convlstm("fp32"), "convlstm bf16": convlstm("bf16"), "seed step": seed_step,
+PARTS = {"convlstm variants": convlstm_variants, "convlstm fp32": convlstm("fp32"), "convlstm bf16": convlstm("bf16"), "seed step": seed_step,
          "shared encoder": shared, "frame cache": cache}
 chosen = os.environ.get("PARTS", ",".join(PARTS)).split(",")  # e.g. PARTS="frame cache"
 log(part="machine", **bench.machine_info(), gpu=torch.cuda.get_device_name(0) if dev.type == "cuda" else None)
