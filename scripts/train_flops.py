@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.cli.bench import interleaved
+from lab.cli.bench_timing import interleaved
 from lab.cli.bench_compress import MATMUL_SIDE
 from lab.config import load_config
 from lab.models.classifier import build_model

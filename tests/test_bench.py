@@ -38,7 +38,8 @@ def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch)
 
 
 def test_headline_ratios_keep_the_worst_row_per_key():
-    from lab.cli.bench import _row, headline_ratios
+    from lab.cli.bench import headline_ratios
+    from lab.cli.bench_timing import row as _row
     import pandas as pd
 
     rows = [_row("c", "7x7", "cpu", "a", "b", "ms", 30.0, 10.0, key="speed"),  # 3.0x

@@ -58,7 +58,7 @@ def test_int8_flags_give_one_line_errors_before_any_export(tiny_checkpoint, synt
 
 
 def test_the_training_flop_fraction_is_positive():
-    from lab.cli.bench import _row, interleaved
+    from lab.cli.bench_timing import interleaved, row as _row
     from lab.cli.bench_compress import bench_train_flops
 
     tiny = ("model.output_stride=8", "model.convlstm.hidden_channels=[8,8]")

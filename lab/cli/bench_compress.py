@@ -1,6 +1,6 @@
 """`lab bench` cases for compression and compute efficiency: the INT8 ONNX graph (`lab export --onnx --int8`)
 against the fp32 one, and the training step's achieved FLOP/s against this machine's dense matmul FLOP/s.
-`interleaved` and `row` are lab.cli.bench's timer and row builder."""
+`interleaved` and `row` are lab.cli.bench_timing's timer and row builder."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """`lab bench` case: the project's ConvLSTM against the usual PyTorch ConvLSTM, which runs one convolution over
 concat[x_t, h_{t-1}] per step, with the same weights, forward + backward at the seed model's feature-map shapes.
-`interleaved` and `row` are lab.cli.bench's timer and row builder.
+`interleaved` and `row` are lab.cli.bench_timing's timer and row builder.
 
 Each row also says how close the baseline already runs to this machine's dense matmul FLOP/s (torch.mm of two
 MATMUL_SIDE^2 fp32 matrices, timed in the same interleaved rounds; FLOPs from `torch.utils.flop_counter`). Code

@@ -1,6 +1,6 @@
 """`lab bench` cases for scoring: overlapping windows sharing encoder maps (`predict` and `lab eval`), and the ONNX export
 (`lab export --onnx`) run by onnxruntime against eager PyTorch. Both models have random weights: speed does
-not depend on them. `interleaved` and `row` are lab.cli.bench's timer and row builder."""
+not depend on them. `interleaved` and `row` are lab.cli.bench_timing's timer and row builder."""
 from __future__ import annotations
 
 import warnings

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lab.cli import bench
+from lab.cli import bench_timing as bench
 from lab.config import load_config
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model
@@ -68,12 +68,12 @@ def seed_train_step(variants):
             opt.step()
         t0 = time.perf_counter()
         step()
-        bench._sync(dev)
+        bench.sync(dev)
         first = time.perf_counter() - t0
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         step()
-        bench._sync(dev)
+        bench.sync(dev)
         peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
         log(part="seed_step_first_call", variant=name, first_call_s=round(first, 2), peak_gib=round(peak, 2))
         fns[name] = step

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.cli import bench
+from lab.cli import bench_timing as bench
 from lab.cli.bench_cache import bench_frame_cache
 from lab.cli.bench_convlstm import bench_convlstm_vs_naive
 from lab.cli.bench_inference import bench_shared_encoder
@@ -65,7 +65,7 @@ def convlstm(precision):
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" else torch.autocast("cuda", enabled=False)
         with ctx:
             found = bench_convlstm_vs_naive(dev, quick, sizes.lstm_batch, sizes.lstm_steps, 9, bench.interleaved,
-                                            bench._row)
+                                            bench.row)
         rows("convlstm_vs_naive", found, precision=precision)
     return go
 
@@ -159,7 +159,7 @@ def seed_step():
             flops[name] = counter.get_total_flops()
         t0 = time.perf_counter()
         step()
-        bench._sync(dev)
+        bench.sync(dev)
         log(part="seed_step_first_call", variant=name, seconds=time.perf_counter() - t0)
         fns[name] = step
     a32, b32 = (torch.randn(MM, MM, device=dev) for _ in range(2))
@@ -187,12 +187,12 @@ def shared():
     with tempfile.TemporaryDirectory() as tmp:
         video = bench.synthetic_video(Path(tmp) / "share" / "real" / "video.mp4", sizes.share_frames)
         rows("shared_encoder", bench_shared_encoder(dev, sizes.gpu_side, sizes.share_steps, sizes.share_frames,
-                                                    sizes.share_repeats + 2, video, bench.interleaved, bench._row))
+                                                    sizes.share_repeats + 2, video, bench.interleaved, bench.row))
 
 
 def cache():
     with tempfile.TemporaryDirectory() as tmp:
-        rows("frame_cache", bench_frame_cache([dev], quick, Path(tmp), bench.interleaved, bench._row))
+        rows("frame_cache", bench_frame_cache([dev], quick, Path(tmp), bench.interleaved, bench.row))
 
 
 PARTS = {"convlstm variants": convlstm_variants, "convlstm fp32": convlstm("fp32"), "convlstm bf16": convlstm("bf16"), "seed step": seed_step,
