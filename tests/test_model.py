@@ -91,8 +91,10 @@ def test_cell_gate_layout_and_zero_state():
         torch.testing.assert_close(got, want)
 
 
-def test_chunks_with_carried_state_equal_one_pass():
+@pytest.mark.parametrize("max_pixels", [0, 10**9])  # both paths: one concat convolution per step, batched over T
+def test_chunks_with_carried_state_equal_one_pass(max_pixels):
     conv = ConvLSTM(3, [4, 5], kernel_size=3, num_layers=2).eval()
+    conv.batched_input_max_pixels = max_pixels
     x = torch.randn(2, 7, 3, 8, 8)
     whole, whole_final = conv(x)
     first, state = conv(x[:, :3])
@@ -104,18 +106,26 @@ def test_chunks_with_carried_state_equal_one_pass():
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_batched_and_stepwise_input_conv_agree(bidirectional):
+def test_batched_and_stepwise_input_conv_agree(bidirectional, monkeypatch):
+    from lab.models.convlstm import ConvLSTMCell
+
+    concat_steps = []  # the override really switches the path: count the per-step concat convolutions
+    step_concat = ConvLSTMCell.step_concat
+    monkeypatch.setattr(ConvLSTMCell, "step_concat",
+                        lambda self, *a, **k: concat_steps.append(1) or step_concat(self, *a, **k))
     conv = ConvLSTM(3, 4, kernel_size=3, num_layers=2, bidirectional=bidirectional)
     x = torch.randn(2, 4, 3, 6, 6)
     conv.batched_input_max_pixels = 0
     stepwise, _ = conv(x)
+    assert len(concat_steps) == 4 * len(conv.cells)
     conv.batched_input_max_pixels = 10**9
     batched, _ = conv(x)
+    assert len(concat_steps) == 4 * len(conv.cells)  # none more
     torch.testing.assert_close(batched, stepwise, atol=1e-5, rtol=1e-5)
 
 
 def test_input_conv_batching_follows_the_measured_rule_per_device(monkeypatch):
-    """CPU: batched up to 14x14 maps; CUDA: up to 28x28 in fp32 and at every size under autocast (the H100
+    """CPU: batched up to 14x14 maps; CUDA: up to 28x28, and at every size under bf16 autocast (the H100
     figures in lab/models/convlstm.py); an instance's `batched_input_max_pixels` overrides both."""
     from types import SimpleNamespace
 
@@ -128,6 +138,9 @@ def test_input_conv_batching_follows_the_measured_rule_per_device(monkeypatch):
     monkeypatch.setattr(torch, "is_autocast_enabled", lambda device_type=None: False)
     assert [convlstm.batched_input(maps(s, "cuda")) for s in (7, 14, 28, 56)] == [True, True, True, False]
     monkeypatch.setattr(torch, "is_autocast_enabled", lambda device_type=None: device_type == "cuda")
+    monkeypatch.setattr(torch, "get_autocast_dtype", lambda device_type: torch.float16)  # unmeasured: as fp32
+    assert [convlstm.batched_input(maps(s, "cuda")) for s in (7, 14, 28, 56)] == [True, True, True, False]
+    monkeypatch.setattr(torch, "get_autocast_dtype", lambda device_type: torch.bfloat16)
     assert [convlstm.batched_input(maps(s, "cuda")) for s in (7, 14, 28, 56)] == [True, True, True, True]
     assert not convlstm.batched_input(maps(7, "cuda"), max_pixels=0)
     assert convlstm.batched_input(maps(56, "cpu"), max_pixels=56 * 56)

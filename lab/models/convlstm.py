@@ -23,12 +23,15 @@ State = tuple[Tensor, Tensor]  # (h, c), each (B, hidden, H, W)
 # concat[x_t, h] 1204 against input_conv + hidden_conv 1718 at 56x56 (1.43x), 780 against 1096 at 28x28
 # (1.41x): oneDNN on this CPU runs a C_in 64-128 convolution well below the efficiency of one twice as
 # deep.
-# On a GPU the layer at these sizes is bound by the host issuing kernels (every shape takes 8-15 ms for 16
-# steps whatever its FLOPs), so fewer, larger kernels win. Against the concat ConvLSTM, on an H100, fwd+bwd,
-# B=2, T=16 (`scripts/device/gpu_bench.py`, part "convlstm variants"), batched over T / concat per step:
+# On a GPU the layer at these sizes is mostly bound by the host issuing kernels (every shape took 7.5-17 ms for
+# 16 steps whatever its FLOPs), so fewer, larger kernels tend to win. Against the concat ConvLSTM, on an H100,
+# fwd+bwd, B=2, T=16 (`scripts/device/gpu_bench.py`, part "convlstm variants"; first call, batched over T /
+# concat per step; README "Benchmarks" has the second):
 #   fp32 (TF32 off):  7x7 1.11x / 1.26x   14x14 1.37x / 1.09x   28x28 1.12x / 1.07x   56x56 0.83x / 1.05x
 #   bf16 autocast:    7x7 1.31x / 1.11x   14x14 1.19x / 0.95x   28x28 1.31x / 1.07x   56x56 1.30x / 1.06x
-# hence batched up to 28x28 in fp32 and at every size under autocast (`batched_input`).
+# hence batched at every size under bf16 autocast (what CUDA training runs), and otherwise up to 28x28: in fp32
+# the two are close below 56x56 (7x7 favoured concat in one call, batched in the other). fp16 autocast (GPUs
+# without bf16), TF32 convolutions (fp32's default) and other batch sizes were not measured.
 BATCHED_INPUT_CONV_MAX_PIXELS = 14 * 14
 CUDA_BATCHED_INPUT_CONV_MAX_PIXELS = 28 * 28
 
@@ -40,7 +43,8 @@ def batched_input(x: Tensor, max_pixels: int | None = None) -> bool:
     if max_pixels is not None:
         return pixels <= max_pixels
     if x.device.type == "cuda":
-        return torch.is_autocast_enabled("cuda") or pixels <= CUDA_BATCHED_INPUT_CONV_MAX_PIXELS
+        bf16 = torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.bfloat16
+        return bf16 or pixels <= CUDA_BATCHED_INPUT_CONV_MAX_PIXELS
     return pixels <= BATCHED_INPUT_CONV_MAX_PIXELS
 
 
