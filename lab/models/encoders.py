@@ -91,14 +91,18 @@ class DetailEnergyStream(nn.Module):
         g = g / g.sum()
         self.register_buffer("blur", (g[:, None] * g[None, :])[None, None], persistent=False)
 
+    def log_energy(self, clip: Tensor) -> Tensor:
+        """E per frame, float32: (B, T, 3, H, W) -> (B, T, 1, H, W). Call with autocast off."""
+        b, t, _, h, w = clip.shape
+        grey = clip.float().mean(dim=2).reshape(b * t, 1, h, w)
+        pad = self.blur.shape[-1] // 2
+        detail = grey - F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="replicate"), self.blur)
+        local = F.avg_pool2d(detail * detail, self.window, 1, self.window // 2, count_include_pad=False)
+        return torch.log(local + self.eps).reshape(b, t, 1, h, w)
+
     def forward(self, clip: Tensor) -> Tensor:
         with torch.autocast(clip.device.type, enabled=False):
-            b, t, _, h, w = clip.shape
-            grey = clip.float().mean(dim=2).reshape(b * t, 1, h, w)
-            pad = self.blur.shape[-1] // 2
-            detail = grey - F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="replicate"), self.blur)
-            local = F.avg_pool2d(detail * detail, self.window, 1, self.window // 2, count_include_pad=False)
-            energy = torch.log(local + self.eps).reshape(b, t, 1, h, w)
+            energy = self.log_energy(clip)
             first = torch.cat([torch.zeros_like(energy[:, :1]), energy[:, 1:] - energy[:, :-1]], dim=1)
             second = torch.cat([torch.zeros_like(energy[:, :2]),
                                 energy[:, 2:] - 2 * energy[:, 1:-1] + energy[:, :-2]], dim=1)

@@ -30,14 +30,8 @@ def detrend(d, level):
 
 
 def energy_fit(self, clip):
-    F = torch.nn.functional
     with torch.autocast(clip.device.type, enabled=False):
-        b, t, _, h, w = clip.shape
-        grey = clip.float().mean(dim=2).reshape(b * t, 1, h, w)
-        pad = self.blur.shape[-1] // 2
-        detail = grey - F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="replicate"), self.blur)
-        local = F.avg_pool2d(detail * detail, self.window, 1, self.window // 2, count_include_pad=False)
-        e = torch.log(local + self.eps).reshape(b, t, 1, h, w)
+        e = self.log_energy(clip)
         first = detrend(e[:, 1:] - e[:, :-1], (e[:, 1:] + e[:, :-1]) / 2)
         second = detrend(e[:, 2:] - 2 * e[:, 1:-1] + e[:, :-2], (e[:, 2:] + e[:, 1:-1] + e[:, :-2]) / 3)
         first = torch.cat([torch.zeros_like(e[:, :1]), first], dim=1)
