@@ -1,13 +1,9 @@
 # Fourth device call (H100): the ConvLSTM four ways (input conv batched or concat, gate arithmetic fused or eager)
 # and the seed step with fused / eager gates, alone on the GPU; then issue 12's recipe variants (sweep2.py, each
 # scored right after its fit; evalall.py for any cut short).
-set -u
-export PYTHONUNBUFFERED=1
-T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl3/*.whl || exit 3
-export PYTHONPATH=/tmp/site:$PWD
+BUDGET=${BUDGET:-300}; EVAL=${EVAL:-60}
+. scripts/device/sweep_lib.sh
 nvidia-smi -L
-W=/tmp/w; mkdir -p $W
 ( taskset -c 12-15 python3 -m lab.cli synth --real-footage --out /tmp/rf > $OUT/gen.log 2>&1; echo "gen rc $?" >> $OUT/gen.log ) &
 GEN=$!
 el "gpu bench"
@@ -15,16 +11,10 @@ PARTS="convlstm variants,seed step" NO_COMPILE=1 UNFUSED=1 timeout ${BENCH:-170}
     python3 scripts/device/gpu_bench.py $OUT > $OUT/gpu_bench.log 2>&1; el "gpu bench rc $?"
 wait $GEN; el "gen done"; tail -1 $OUT/gen.log
 T16="sequence.length=16 sequence.stride=8 training.epochs=16 training.early_stopping.patience=16"
-run() { n=$1; shift; timeout ${BUDGET:-300} python3 scripts/device/sweep2.py $n /tmp/rf $W device=cuda training.amp=false data.num_workers=2 "$@" > $W/$n.log 2>&1; }
 for s in 42 1 2 3; do run T16_seed$s seed=$s $T16 & done
 for s in 42 1 2 3; do ENERGY_FIT=1 run FIT_seed$s seed=$s & done
 for s in 42 1; do ENERGY_FIT=1 run FIT_T16_seed$s seed=$s $T16 & done
 wait; el "sweep done"
-for f in $W/*.log; do echo "== $f"; grep -E "^epoch|FITDONE|Error|error" $f | tail -20; done > $OUT/sweep_epochs.log
-grep -h "^ROW" $W/*.log | cut -c5- > $OUT/sweep_rows.jsonl
-missing=$(for f in $W/*.log; do grep -q "^ROW" $f || basename $f .log; done)
-[ -n "$missing" ] && timeout ${EVAL:-60} python3 scripts/device/evalall.py /tmp/rf $W $missing > $OUT/missing_eval.log 2>&1
-grep -h '^{' $OUT/missing_eval.log 2>/dev/null >> $OUT/sweep_rows.jsonl
-cat $OUT/sweep_rows.jsonl
+collect
 grep -E '"part": "(convlstm_variants|seed_train_step)"|"ok"' $OUT/gpu.jsonl | cut -c1-600
 el end
