@@ -1,8 +1,8 @@
 """Compare input streams on a real-footage development set with a plain training loop.
 
 Which input streams let a randomly initialised ConvLSTM see temporal-only edits in real footage? A plain
-training loop (no augmentation but flips and time reversal, one random 8-frame window per item per epoch,
-AdamW + one-cycle), the same model for every stream list, on a real-footage development set:
+training loop (no augmentation but flips, time reversal and, with `--h264 P`, H.264 re-encoding; one random
+8-frame window per item per epoch, AdamW + one-cycle), the same model for every stream list, on a real-footage development set:
 
     lab synth --real-footage --out data_real
     python scripts/stream_ablation.py --data data_real --streams residual,residual2 residual,residual2,energy \
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from lab.config import load_config
+from lab.data.perturb import h264_reencode
 from lab.data.video import open_item
 from lab.models.classifier import build_model
 
@@ -35,14 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 T, STARTS = 8, (0, 4, 8)
 
 
-def load_split(folder: Path, size: int, mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, pd.DataFrame]:
-    """Every item of a split, (N, 16, 3, size, size) normalised, and its manifest."""
+def load_split(folder: Path, size: int, mean: np.ndarray, std: np.ndarray,
+               crf: tuple[int, int] | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
+    """Every item of a split, (N, 16, 3, size, size) normalised, and its manifest. `crf`: each item re-encoded
+    as H.264 after the resize, at a CRF drawn per item from that range (`lab.data.perturb.h264_reencode`)."""
     manifest = pd.read_csv(folder / "manifest.csv")
+    rng = np.random.default_rng(123)
     items = []
     for name in manifest["item"]:
-        frames = [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
-                  for f in open_item(folder / name).iter_frames()]
-        items.append(np.stack(frames))
+        frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+                           for f in open_item(folder / name).iter_frames()])
+        items.append(frames if crf is None else h264_reencode(frames, int(rng.integers(crf[0], crf[1] + 1))))
     x = (np.stack(items).astype(np.float32) / 255 - mean) / std
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3))), manifest
 
@@ -72,6 +76,9 @@ def run(streams: tuple[str, ...], data: dict, args: argparse.Namespace) -> dict:
         for i in range(0, len(order) - args.batch + 1, args.batch):
             idx, s = order[i:i + args.batch], int(rng.integers(0, x.shape[1] - T + 1))
             clip = x[idx, s:s + T]
+            if args.h264 > 0:  # the item's re-encoded copy instead, with probability --h264
+                pick = torch.from_numpy(rng.random(len(idx)) < args.h264)[:, None, None, None, None]
+                clip = torch.where(pick, data["train_h264"][0][idx, s:s + T], clip)
             clip = clip.flip(-1) if rng.random() < 0.5 else clip
             clip = clip.flip(1) if rng.random() < 0.5 else clip  # real footage played backwards is still real
             loss = F.cross_entropy(net(clip), y[idx])
@@ -79,7 +86,7 @@ def run(streams: tuple[str, ...], data: dict, args: argparse.Namespace) -> dict:
             loss.backward()
             opt.step()
             sched.step()
-    row = {"streams": ",".join(streams), "train_s": round(time.perf_counter() - start)}
+    row = {"streams": ",".join(streams), "h264": args.h264, "seed": args.seed, "train_s": round(time.perf_counter() - start)}
     for split in ("val", "test"):
         xs, ms = data[split]
         p, labels = scores(net, xs), ms["label"].values
@@ -103,6 +110,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--h264", type=float, default=0.0,
+                    help="probability that a training window comes from its item re-encoded as H.264 (0: never)")
+    ap.add_argument("--crf", type=int, nargs=2, default=[18, 28], help="CRF range of that re-encoding")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:
@@ -110,6 +120,8 @@ def main() -> None:
     cfg = load_config(ROOT / "config/data_config.yaml", ROOT / "config/cpu_real.yaml")
     mean, std = (np.array(v, np.float32) for v in (cfg.augmentation.normalize.mean, cfg.augmentation.normalize.std))
     data = {split: load_split(args.data / split, args.size, mean, std) for split in ("train", "val", "test")}
+    if args.h264 > 0:
+        data["train_h264"] = load_split(args.data / "train", args.size, mean, std, crf=tuple(args.crf))
     rows = [run(tuple(s.split(",")), data, args) for s in args.streams]
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
