@@ -1,8 +1,9 @@
 """Compare input streams on a real-footage development set with a plain training loop.
 
 Which input streams let a randomly initialised ConvLSTM see temporal-only edits in real footage? A plain
-training loop (no augmentation but flips, time reversal and, with `--h264 P`, H.264 re-encoding; one random
-8-frame window per item per epoch, AdamW + one-cycle), the same model for every stream list, on a real-footage development set:
+training loop (no augmentation but flips, time reversal and, with `--h264 P`, H.264 re-encoding; one
+random 8-frame window per item per epoch, AdamW + one-cycle), the same model for every stream list, on a
+real-footage development set:
 
     lab synth --real-footage --out data_real
     python scripts/stream_ablation.py --data data_real --streams residual,residual2 residual,residual2,energy \
@@ -86,7 +87,8 @@ def run(streams: tuple[str, ...], data: dict, args: argparse.Namespace) -> dict:
             loss.backward()
             opt.step()
             sched.step()
-    row = {"streams": ",".join(streams), "h264": args.h264, "seed": args.seed, "train_s": round(time.perf_counter() - start)}
+    row = {"streams": ",".join(streams), "h264": args.h264, "seed": args.seed,
+           "train_s": round(time.perf_counter() - start)}
     for split in ("val", "test"):
         xs, ms = data[split]
         p, labels = scores(net, xs), ms["label"].values
@@ -111,10 +113,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--h264", type=float, default=0.0,
-                    help="probability that a training window comes from its item re-encoded as H.264 (0: never)")
+                    help="probability that a training window comes from its item's H.264 copy (0: never); each "
+                         "item is re-encoded once, at load, at a CRF drawn from --crf (its own fixed generator); "
+                         "the picks use the run's generator, so later windows differ from a run without it")
     ap.add_argument("--crf", type=int, nargs=2, default=[18, 28], help="CRF range of that re-encoding")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if not 0 <= args.crf[0] <= args.crf[1] <= 51:
+        ap.error(f"--crf {args.crf[0]} {args.crf[1]}: give LO HI with 0 <= LO <= HI <= 51")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(ROOT / "config/data_config.yaml", ROOT / "config/cpu_real.yaml")
