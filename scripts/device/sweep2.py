@@ -13,12 +13,11 @@ from pathlib import Path
 
 import torch
 
-from lab.config import load_config
 from lab.models import encoders
-from lab.training.loop import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
 from evalall import score  # noqa: E402
+from sweep import fit_recipe  # noqa: E402
 
 
 def detrend(d, level):
@@ -44,11 +43,7 @@ if os.environ.get("ENERGY_FIT") == "1":
 
 name, root, out, *ov = sys.argv[1:]
 root = Path(root)
-paths = [f"data.{s}_dir={root / s}" for s in ("train", "val", "test")]
-cfg = load_config("config/data_config.yaml", "config/cpu_real.yaml", overrides=paths + ov)
-t0 = time.perf_counter()
-res = fit(cfg, run_name=name, checkpoint_dir=f"{out}/ck", log_dir=f"{out}/logs", progress=False, overwrite=True)
-print(f"FITDONE {name} {time.perf_counter() - t0:.0f}s best_epoch {res.best_epoch}", flush=True)
+t0 = fit_recipe(name, root, out, ov)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 row = score(Path(out) / "ck" / name / "best.pth", root, device)
 row.update(energy_fit=os.environ.get("ENERGY_FIT") == "1", overrides=ov, fit_s=round(time.perf_counter() - t0))
