@@ -37,19 +37,25 @@ ROOT = Path(__file__).resolve().parents[1]
 T, STARTS = 8, (0, 4, 8)
 
 
-def load_split(folder: Path, size: int, mean: np.ndarray, std: np.ndarray,
-               crf: tuple[int, int] | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
-    """Every item of a split, (N, 16, 3, size, size) normalised, and its manifest. `crf`: each item re-encoded
-    as H.264 after the resize, at a CRF drawn per item from that range (`lab.data.perturb.h264_reencode`)."""
+def read_split(folder: Path, size: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Every item of a split resized to size x size, uint8 (N, 16, size, size, 3), and its manifest."""
     manifest = pd.read_csv(folder / "manifest.csv")
+    items = [np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+                       for f in open_item(folder / name).iter_frames()]) for name in manifest["item"]]
+    return np.stack(items), manifest
+
+
+def reencoded(frames: np.ndarray, crf: tuple[int, int]) -> np.ndarray:
+    """Each item re-encoded as H.264 at a CRF drawn per item from `crf` (`lab.data.perturb.h264_reencode`), with
+    its own fixed generator so the copies do not depend on --seed."""
     rng = np.random.default_rng(123)
-    items = []
-    for name in manifest["item"]:
-        frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
-                           for f in open_item(folder / name).iter_frames()])
-        items.append(frames if crf is None else h264_reencode(frames, int(rng.integers(crf[0], crf[1] + 1))))
-    x = (np.stack(items).astype(np.float32) / 255 - mean) / std
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3))), manifest
+    return np.stack([h264_reencode(item, int(rng.integers(crf[0], crf[1] + 1))) for item in frames])
+
+
+def normalised(frames: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """uint8 (N, T, H, W, 3) -> normalised float (N, T, 3, H, W)."""
+    x = (frames.astype(np.float32) / 255 - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3)))
 
 
 def scores(net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -125,9 +131,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cfg = load_config(ROOT / "config/data_config.yaml", ROOT / "config/cpu_real.yaml")
     mean, std = (np.array(v, np.float32) for v in (cfg.augmentation.normalize.mean, cfg.augmentation.normalize.std))
-    data = {split: load_split(args.data / split, args.size, mean, std) for split in ("train", "val", "test")}
-    if args.h264 > 0:
-        data["train_h264"] = load_split(args.data / "train", args.size, mean, std, crf=tuple(args.crf))
+    data = {}
+    for split in ("train", "val", "test"):
+        frames, manifest = read_split(args.data / split, args.size)
+        data[split] = normalised(frames, mean, std), manifest
+        if split == "train" and args.h264 > 0:  # decoded once, re-encoded from the same frames
+            data["train_h264"] = normalised(reencoded(frames, tuple(args.crf)), mean, std), manifest
     rows = [run(tuple(s.split(",")), data, args) for s in args.streams]
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
