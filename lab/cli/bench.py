@@ -29,6 +29,7 @@ from lab.cli.bench_faces import CASE as FACE_CASE, bench_face_detectors
 from lab.cli.bench_inference import CASES as INFERENCE_CASES, bench_onnx, bench_shared_encoder
 from lab.cli.bench_timing import (COLUMNS, FULL, QUICK, demo_config, interleaved, machine_info, row,
                                   synthetic_video)
+from lab.outputs import write_text
 
 CASES = (*BASIC_CASES, "checkpoint write", "face detector", "shared encoder", "onnx runtime", "int8 onnx",
          "train flops", "frame cache", CONVLSTM_CASE)
@@ -115,10 +116,9 @@ def format_table(table: pd.DataFrame) -> str:
 def write_report(table: pd.DataFrame, meta: dict, out_dir: str | Path) -> Path:
     """`bench.json` (machine, sizes and rows) and `bench.md` (the same, readable) in `out_dir`."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ratios = headline_ratios(table)
-    (out / "bench.json").write_text(json.dumps({**meta, "ratios": ratios, "rows": table.to_dict("records")},
-                                               indent=2) + "\n")
+    write_text(out / "bench.json", json.dumps({**meta, "ratios": ratios, "rows": table.to_dict("records")},
+                                              indent=2) + "\n")
     m = meta["machine"]
     lines = ["# `lab bench`", "",
              f"{meta['date']}, {'quick (smoke sizes)' if meta['quick'] else 'full'} run, {meta['seconds']:.0f}s. "
@@ -134,5 +134,5 @@ def write_report(table: pd.DataFrame, meta: dict, out_dir: str | Path) -> Path:
     if ratios:
         lines += ["", "Headline ratios (bench.json `ratios`; the worst row where several share a key):", "",
                   "| key | ratio |", "|---|---:|"] + [f"| `{k}` | {v:.2f}x |" for k, v in ratios.items()]
-    (out / "bench.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "bench.md", "\n".join(lines) + "\n")
     return out / "bench.md"

@@ -195,7 +195,7 @@ def _decision(args: argparse.Namespace, ckpt: dict):
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from lab.data.outputs import claim_report_folder
+    from lab.outputs import claim_report_folder
     from lab.evaluation.evaluate import evaluate_split
     from lab.evaluation.report import default_report_dir, write_report
 

@@ -119,7 +119,7 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
     """The synthetic demo (data in `data_root`), then, unless `real_footage=False`, the real-footage rows
     (data in `data_root/real_footage_demo`). Writes reports/<run>/ per model and reports/demo/ablation.{md,json}."""
     from lab.cli.commands import test_entry
-    from lab.data.outputs import ensure_writable
+    from lab.outputs import ensure_writable, write_text
 
     start = time.perf_counter()
     root = Path(data_root)
@@ -142,8 +142,8 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
                  "with " + ", ".join(f"`{o}`" for o in REAL_OVERRIDES) + ")\n\n" + real_table + "\n")
         print("      ablation, real footage (test split):\n" + real_table)
     out = Path(reports_dir) / "demo"
-    (out / "ablation.md").write_text(text)
-    (out / "ablation.json").write_text(json.dumps({"synthetic": rows, "real_footage": real_rows}, indent=2))
+    write_text(out / "ablation.md", text)
+    write_text(out / "ablation.json", json.dumps({"synthetic": rows, "real_footage": real_rows}, indent=2))
 
     video = sorted((root / "test" / "fake").glob("*.mp4")) + sorted((root / "test" / "real").glob("*.mp4"))
     if not video:

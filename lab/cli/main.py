@@ -43,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from lab.cli.bench import format_table, run_bench
-    from lab.data.outputs import ensure_writable
+    from lab.outputs import ensure_writable
 
     ensure_writable(args.out, "bench report", "--out")  # before minutes of measuring
     table = run_bench(quick=args.quick, out_dir=args.out)

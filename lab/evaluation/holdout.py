@@ -7,22 +7,17 @@ family's absence from training cost. Fakes of families the fold neither held out
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any, Collection, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "widget", "ipympl"):
-    matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-
-from lab.errors import DataError  # noqa: E402
-from lab.runtime.checkpoint import atomic_write  # noqa: E402
+from lab.errors import DataError
+from lab.evaluation.viz import finish  # also selects a headless backend outside notebooks
 
 # The table's columns, in order: one row per (held-out family, model).
 COLUMNS = ("held_out", "model", "in_domain_auc", "held_out_auc", "drop", "held_out_recall", "real_fpr",
@@ -118,9 +113,4 @@ def plot_holdout(table: pd.DataFrame, save_path: str | Path | None = None, title
     ax.set_xticks(x, families, rotation=15)
     ax.set(ylim=(0, 1.05), ylabel="video ROC-AUC", title=title)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    if save_path is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        atomic_write(save_path, lambda fh: fh.write(buffer.getvalue()))
-    return fig
+    return finish(fig, save_path)

@@ -10,7 +10,6 @@ then deleted. The unperturbed split is the first row. Results: `robustness.csv`,
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import tempfile
@@ -26,13 +25,13 @@ from tqdm.auto import tqdm
 
 from lab.config import Config
 from lab.data.dataset import MANIFEST, discover_items
-from lab.data.outputs import ensure_writable
+from lab.outputs import ensure_writable, write_text
 from lab.data.perturb import PERTURBATIONS, check_severity, item_seed, perturb_item, perturbation
 from lab.data.video import is_video
 from lab.errors import StorageError
 from lab.evaluation.decision import Decision, as_decision
 from lab.evaluation.evaluate import evaluate_split
-from lab.runtime.checkpoint import atomic_write
+from lab.evaluation.viz import finish
 from lab.runtime.device import Precision
 
 RESULT_FILES = ("robustness.csv", "robustness.md", "robustness.png", "robustness.json")
@@ -175,22 +174,16 @@ def plot_robustness(tables: pd.DataFrame | Mapping[str, pd.DataFrame], save_path
         ax.axis("off")
     axes.flat[0].legend(fontsize=8, loc="lower left")
     fig.suptitle("ROC-AUC under perturbation (dashed: unperturbed)")
-    fig.tight_layout()
-    if save_path is not None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        atomic_write(save_path, lambda fh: fh.write(buf.getvalue()))
-    return fig
+    return finish(fig, save_path)
 
 
 def write_robustness(table: pd.DataFrame, out: str | Path, meta: dict) -> Path:
     """robustness.csv, .md, .png, then .json (the marker of a finished sweep), each atomically."""
     out = Path(out)
-    atomic_write(out / "robustness.csv", lambda fh: fh.write(table.to_csv(index=False).encode()))
+    write_text(out / "robustness.csv", table.to_csv(index=False))
     title = f"# Robustness of `{meta.get('checkpoint')}` on `{meta.get('data_dir')}`\n\n"
-    atomic_write(out / "robustness.md", lambda fh: fh.write(
-        (title + markdown_table(table) + "\n\n![robustness](robustness.png)\n").encode()))
+    write_text(out / "robustness.md", title + markdown_table(table) + "\n\n![robustness](robustness.png)\n")
     plt.close(plot_robustness(table, out / "robustness.png"))
     records = json.loads(table.to_json(orient="records"))  # NaN -> null
-    atomic_write(out / "robustness.json", lambda fh: fh.write(json.dumps({**meta, "rows": records}, indent=2).encode()))
+    write_text(out / "robustness.json", json.dumps({**meta, "rows": records}, indent=2))
     return out

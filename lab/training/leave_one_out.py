@@ -27,13 +27,13 @@ from tqdm.auto import tqdm
 
 from lab.config import Config, flatten, from_dict
 from lab.data.dataset import fake_families
-from lab.data.outputs import ensure_writable
+from lab.outputs import ensure_writable, write_text
 from lab.errors import ConfigError, DataError, LabError, StorageError
 from lab.evaluation.aggregate import decision_threshold
 from lab.evaluation.decision import checkpoint_decision
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.holdout import holdout_markdown, holdout_scores, holdout_table, plot_holdout
-from lab.runtime.checkpoint import atomic_write, load_model
+from lab.runtime.checkpoint import load_model
 from lab.runtime.device import Precision, prepare_model, resolve_device
 from lab.training.loop import fit
 
@@ -130,8 +130,7 @@ def claim_experiment(out: Path, cfg: Config, overwrite: bool) -> bool:
         raise StorageError("folder holds files that lab experiment leave-one-out did not write", out,
                            "pass an empty or new --out")
     ensure_writable(out, "experiment", "--out")
-    text = json.dumps({"experiment": "leave-one-out", "config": cfg.to_dict()}, indent=2).encode()
-    atomic_write(record, lambda fh: fh.write(text))
+    write_text(record, json.dumps({"experiment": "leave-one-out", "config": cfg.to_dict()}, indent=2))
     return False
 
 
@@ -189,8 +188,7 @@ def run_fold(cfg: Config, out: Path, model: ComparedModel, family: str, train_fa
               "train_families": " ".join(seen), "best_epoch": int(ckpt["epoch"]),
               "train_seconds": float(history["seconds"].sum()), "threshold": float(ckpt["threshold"]),
               "aggregation": ev.aggregation, "checkpoint": str(run / "best.pth"), "config": fold_cfg.to_dict()}
-    text = json.dumps(record, indent=2).encode()
-    atomic_write(run / FOLD_FILE, lambda fh: fh.write(text))
+    write_text(run / FOLD_FILE, json.dumps(record, indent=2))
     return record
 
 
@@ -241,8 +239,7 @@ def leave_one_out(cfg: Config, out_dir: str | Path, *, families: Sequence[str] |
                 ran.append(name)
             records.append(record)
     table = holdout_table(records)
-    csv_text, md_text = table.to_csv(index=False).encode(), (holdout_markdown(table) + "\n").encode()
-    atomic_write(out / "table.csv", lambda fh: fh.write(csv_text))
-    atomic_write(out / "table.md", lambda fh: fh.write(md_text))
+    write_text(out / "table.csv", table.to_csv(index=False))
+    write_text(out / "table.md", holdout_markdown(table) + "\n")
     plt.close(plot_holdout(table, out / "table.png"))
     return LeaveOneOut(table, out, tuple(ran), tuple(skipped))

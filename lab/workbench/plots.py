@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lab.data.video import open_item
 from lab.workbench.analysis import difference_map, frame_timeline, read_spread
-from lab.evaluation.viz import frame_strip, save_figure  # also selects a headless backend outside notebooks
+from lab.evaluation.viz import finish, frame_strip  # also selects a headless backend outside notebooks
 
 CLASS_COLOURS = {"real": "tab:blue", "fake": "tab:red", 0: "tab:blue", 1: "tab:red"}
 
@@ -28,7 +28,7 @@ def plot_frame_grid(samples: Sequence[tuple[str, np.ndarray]], frames_per_row: i
         ax.imshow(frame_strip(frames, frames_per_row))
         ax.set_title(title, fontsize=9, loc="left")
         ax.axis("off")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_difference_energy(table: pd.DataFrame, save_path=None):
@@ -46,7 +46,7 @@ def plot_difference_energy(table: pd.DataFrame, save_path=None):
     sns.stripplot(data=per_item, x="family", y="energy", hue="class", palette=CLASS_COLOURS, ax=right, size=6)
     right.set(xlabel="", ylabel="mean energy per item", title="Per item, by family")
     right.tick_params(axis="x", rotation=30)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_difference_maps(samples: Sequence[tuple[str, np.ndarray]], save_path=None):
@@ -61,7 +61,7 @@ def plot_difference_maps(samples: Sequence[tuple[str, np.ndarray]], save_path=No
         for row in (0, 1):
             axes[row, col].axis("off")
     fig.colorbar(image, ax=axes[1, :].tolist(), shrink=0.8, label="mean |change| (grey levels)")
-    return save_figure(fig, save_path, tight=False)  # tight_layout cannot place a colorbar spanning axes
+    return finish(fig, save_path, tight=False)  # tight_layout cannot place a colorbar spanning axes
 
 
 def plot_class_balance(tables: Mapping[str, pd.DataFrame], save_path=None):
@@ -73,7 +73,7 @@ def plot_class_balance(tables: Mapping[str, pd.DataFrame], save_path=None):
         shares.T.plot.bar(ax=ax, color=[CLASS_COLOURS[c] for c in table.index], rot=0)
         ax.axhline(0.5, ls="--", c="grey", lw=1)
         ax.set(ylim=(0, 1), ylabel="share of windows", title=title)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_history(history: pd.DataFrame, save_path=None):
@@ -87,7 +87,7 @@ def plot_history(history: pd.DataFrame, save_path=None):
         ax.set(title=name, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, threshold: float, save_path=None):
@@ -101,7 +101,7 @@ def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, thresh
         ax.axvline(threshold, ls="--", c="k", lw=1, label=f"threshold {threshold:.2f}")
         ax.set(xlabel="P(fake)" if name == "clips" else "video score", ylabel="count", title=f"Scores of {name}")
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: str | Path, threshold: float,
@@ -122,7 +122,7 @@ def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: st
         line_ax.set(ylim=(0, 1), ylabel="P(fake)", xlabel="frame")
     if errors.empty:
         axes[0, 0].text(0.5, 0.5, "no videos", ha="center")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float, title: str = "Threshold sweep", save_path=None):
@@ -133,7 +133,7 @@ def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float, title: str = "Thres
     ax.axvline(chosen, ls="--", c="k", lw=1, label=f"chosen on validation ({chosen:.2f})")
     ax.set(xlabel="threshold on P(fake)", ylim=(0, 1.02), xlim=(0, 1), title=title)
     ax.legend(fontsize=8, loc="lower left")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_temporal_ablation(tables: Mapping[str, pd.DataFrame], save_path=None):
@@ -147,7 +147,7 @@ def plot_temporal_ablation(tables: Mapping[str, pd.DataFrame], save_path=None):
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="P(fake), original order", ylabel="P(fake), frames shuffled",
                title=name)
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_breakdown(table: pd.DataFrame, title: str = "", save_path=None):
@@ -161,7 +161,7 @@ def plot_breakdown(table: pd.DataFrame, title: str = "", save_path=None):
     ax.set_xticks(x, names, fontsize=8)
     ax.set(ylim=(0, 1.05), title=title or f"By {table.index.name}")
     ax.legend(fontsize=8, loc="lower right")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_separability(table: pd.DataFrame, save_path=None):
@@ -179,4 +179,4 @@ def plot_separability(table: pd.DataFrame, save_path=None):
         ax.set(ylim=(0, 1.0), ylabel="ROC-AUC, real vs fake",
                title=f"Order-{order} frame difference: centre / whole frame")
         ax.legend(fontsize=8, title="frame size")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
