@@ -9,9 +9,9 @@ may move. They load on first use, so `import lab` stays light (no torch until a 
     model, cfg, ckpt = lab.load_model(result.best_path)
     print(lab.predict("video.mp4", model, cfg, threshold=lab.checkpoint_decision(ckpt)).verdict())
 """
-import importlib as _importlib
 import os as _os
 
+from lab._lazy import lazy_exports as _lazy_exports
 from lab._version import __version__
 
 # FFmpeg (inside OpenCV) prints its own lines for unreadable videos; lab reports those as one clear
@@ -64,16 +64,4 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lab' has no attribute '{name}'")
-    module, attribute = _EXPORTS[name]
-    value = getattr(_importlib.import_module(module), attribute)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())
