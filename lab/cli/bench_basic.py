@@ -22,7 +22,7 @@ from lab.config import load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
 from lab.data.synth import SynthSpec, generate
 from lab.data.transforms import build_transform
-from lab.evaluation.evaluate import score_loader
+from lab.scoring.windows import score_loader
 from lab.inference.infer import predict
 from lab.models.classifier import build_model
 from lab.models.convlstm import ConvLSTM

@@ -12,7 +12,7 @@ import torch
 
 from lab.config import load_config
 from lab.data.dataset import build_dataset
-from lab.evaluation.evaluate import score_dataset
+from lab.scoring.windows import score_dataset
 from lab.inference.infer import predict
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model

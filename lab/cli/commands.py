@@ -182,7 +182,7 @@ def _load_for_scoring(args: argparse.Namespace):
 
 def _decision(args: argparse.Namespace, ckpt: dict):
     """The checkpoint's temperature and threshold, or its temperature with the --threshold override."""
-    from lab.evaluation.decision import checkpoint_decision
+    from lab.scoring.decision import checkpoint_decision
 
     decision = checkpoint_decision(ckpt)
     if getattr(args, "threshold", None) is None:

@@ -83,7 +83,7 @@ def _train_variants(variants, configs, root: Path, extra: tuple[str, ...], progr
     """Train, evaluate on test and report each (run, what, overrides) variant; one table row each."""
     from lab.config import load_config
     from lab.evaluation.evaluate import evaluate_split
-    from lab.evaluation.decision import checkpoint_decision
+    from lab.scoring.decision import checkpoint_decision
     from lab.evaluation.report import write_report
     from lab.runtime.checkpoint import load_model
     from lab.runtime.device import resolve_device

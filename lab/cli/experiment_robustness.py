@@ -35,7 +35,7 @@ def add_robustness_parser(experiments) -> argparse.ArgumentParser:
 def cmd_robustness(args: argparse.Namespace) -> int:
     from lab.data.perturb import parse_severities
     from lab.evaluation.report import split_name
-    from lab.evaluation.decision import checkpoint_decision
+    from lab.scoring.decision import checkpoint_decision
     from lab.evaluation.robustness import QUICK_SEVERITIES, markdown_table, robustness_sweep
 
     severities = QUICK_SEVERITIES if args.quick else parse_severities(args.severities) if args.severities else None

@@ -29,7 +29,7 @@ from lab.outputs import ensure_writable, write_text
 from lab.data.perturb import PERTURBATIONS, check_severity, item_seed, perturb_item, perturbation
 from lab.data.video import is_video
 from lab.errors import StorageError
-from lab.evaluation.decision import Decision, as_decision
+from lab.scoring.decision import Decision, as_decision
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.viz import finish
 from lab.runtime.device import Precision

@@ -25,9 +25,9 @@ from torch import nn
 
 from lab.config import to_dict
 from lab.errors import LabError, StorageError
-from lab.evaluation.decision import checkpoint_decision
 from lab.outputs import ensure_writable, write_bytes
 from lab.runtime.checkpoint import load_model
+from lab.scoring.decision import checkpoint_decision
 
 
 class ExportError(LabError):
@@ -88,7 +88,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     proto = program.model_proto
     config = {k: v for k, v in to_dict(cfg).items() if k != "data"}  # not the training machine's paths
     # `threshold` applies to softmax(logits) as exported; `decision` holds the temperature T and the threshold on
-    # softmax(logits / T) with the rule that chose it (lab.evaluation.decision).
+    # softmax(logits / T) with the rule that chose it (lab.scoring.decision).
     decision = checkpoint_decision(ckpt)
     meta = {"convlstm_lab.config": json.dumps(config), "convlstm_lab.threshold": str(ckpt.get("threshold", 0.5)),
             "convlstm_lab.temperature": str(decision.temperature),

@@ -29,8 +29,8 @@ from lab.config import Config, flatten, from_dict
 from lab.data.dataset import fake_families
 from lab.outputs import ensure_writable, write_text
 from lab.errors import ConfigError, DataError, LabError, StorageError
-from lab.evaluation.aggregate import decision_threshold
-from lab.evaluation.decision import checkpoint_decision
+from lab.scoring.aggregate import decision_threshold
+from lab.scoring.decision import checkpoint_decision
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.holdout import holdout_markdown, holdout_scores, holdout_table, plot_holdout
 from lab.runtime.checkpoint import load_model

@@ -19,15 +19,15 @@ from tqdm.auto import tqdm
 
 from lab.config import Config
 from lab.data.dataset import build_dataset, resolve_num_workers
-from lab.outputs import atomic_copy, claim_run_folders, write_text
 from lab.errors import ConfigError, DataError
-from lab.evaluation.evaluate import score_loader
-from lab.evaluation.decision import decide
+from lab.evaluation.calibration import decide
 from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.models.classifier import MODELS, build_model
 from lab.models.summary import summarize
+from lab.outputs import atomic_copy, claim_run_folders, write_text
 from lab.runtime.checkpoint import save_checkpoint
 from lab.runtime.device import resolve_device
+from lab.scoring.windows import score_loader
 
 
 @torch.no_grad()

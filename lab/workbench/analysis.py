@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader
 from lab.config import Config
 from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, resolve_num_workers
 from lab.data.video import FrameSource, is_video
-from lab.evaluation.aggregate import frame_scores
-from lab.evaluation.evaluate import score_clips
+from lab.scoring.aggregate import frame_scores
+from lab.scoring.windows import score_clips
 from lab.evaluation.groups import attach_manifest  # noqa: F401  (re-exported: the notebooks call analysis.attach_manifest)
 from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.evaluation.shortcuts import shuffle_time  # noqa: F401  (re-exported: the frame shuffle lives there)

@@ -1,6 +1,7 @@
 """How a checkpoint turns logits into a verdict: a temperature and a threshold on the calibrated P(fake), with
 the rule that chose the threshold on validation. Stored in every checkpoint as `decision` (and the fit record
 as `calibration`), read back by `checkpoint_decision` (older checkpoints: their float threshold, T = 1).
+Validation chooses it (`lab.evaluation.calibration.decide`); evaluation and inference apply it.
 
 The checkpoint's plain `threshold` key keeps its old meaning for code that scores with T = 1: it is the same cut
 on the uncalibrated P(fake) (T only rescales the logits, so it separates the same validation windows).
@@ -9,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 import torch
-
-from lab.evaluation.calibration import Calibration, fit_temperature, probabilities
-from lab.evaluation.thresholds import rates, select_threshold
 
 _LABELS = {"youden": "Youden's J on validation", "eer": "equal error rate on validation",
            "target_fpr": "target FPR {target_fpr:g} on validation",
            "legacy": "stored by a version without calibration: Youden's J on validation",
            "unvalidated": "no validation yet", "given": "given by the caller"}
+
+
+def probabilities(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """(..., 2) logits -> (...) P(fake) = softmax(logits / T)[..., 1]. Every scorer (evaluation, training's
+    validation, prediction, calibration) goes through this one function, so equal logits give equal scores."""
+    return (logits.float() / float(temperature)).softmax(-1)[..., 1]
 
 
 @dataclass(frozen=True)
@@ -71,36 +74,3 @@ def checkpoint_decision(ckpt: dict) -> Decision:
     if isinstance(ckpt.get("decision"), dict):
         return Decision.from_dict(ckpt["decision"])
     return Decision(float(ckpt.get("threshold", 0.5)), "legacy")
-
-
-def decide(labels, logits, method: str = "youden", target_fpr: float = 0.01,
-           temperature_scaling: bool = True) -> tuple[Decision, Calibration, float]:
-    """Fit T on (N,) validation labels and (N, 2) clip logits (unless `temperature_scaling` is off), then choose
-    the threshold by `method`. Returns (decision, calibration record, the same cut on the uncalibrated scores: the
-    checkpoint's plain `threshold`).
-
-    Every rule depends only on the order of the scores, which T does not change, so the cut is chosen among the
-    uncalibrated validation scores (exactly the cut training chose before calibration existed) and stated on the
-    calibrated scale: the lowest calibrated score of the windows it calls fake. Choosing among the calibrated
-    scores directly is the same in exact arithmetic, but T far from 1 can round distinct float32 scores to ties."""
-    labels = np.asarray(labels, dtype=int)
-    logits = torch.as_tensor(np.asarray(logits, dtype=np.float32))
-    calibration = fit_temperature(labels, logits) if temperature_scaling else Calibration.identity(labels, logits)
-    t = calibration.temperature
-    raw, calibrated = probabilities(logits, 1.0).numpy(), probabilities(logits, t).numpy()
-    chosen = select_threshold(labels, raw, method, target_fpr)
-    threshold = same_cut(chosen["value"], raw, calibrated)
-    fpr, recall = rates(labels, calibrated, threshold)
-    decision = Decision(threshold, method, t, calibration.fitted, chosen["target_fpr"], fpr, recall)
-    return decision, calibration, chosen["value"]
-
-
-def same_cut(threshold: float, scores, rescaled) -> float:
-    """The threshold on `rescaled` (a monotone rescaling of `scores`, item by item) that flags the items
-    `scores >= threshold` flags: the lowest rescaled score among them, or just above every rescaled score when
-    none is flagged. Items tied with it after rescaling are flagged too."""
-    scores, rescaled = np.asarray(scores, dtype=float), np.asarray(rescaled, dtype=float)
-    if np.array_equal(scores, rescaled):
-        return float(threshold)
-    flagged = scores >= threshold
-    return float(rescaled[flagged].min()) if flagged.any() else float(np.nextafter(rescaled.max(), np.inf))
