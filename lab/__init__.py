@@ -50,15 +50,15 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "probabilities": ("lab.scoring.decision", "probabilities"),
     **{n: ("lab.evaluation.thresholds", n) for n in ("select_threshold", "threshold_target_fpr", "threshold_eer")},
     "calibrate_checkpoint": ("lab.evaluation.recalibrate", "calibrate_checkpoint"),
-    **{n: ("lab.evaluation.robustness", n) for n in ("robustness_sweep", "plot_robustness")},
+    **{n: ("lab.experiments.robustness", n) for n in ("robustness_sweep", "plot_robustness")},
     **{n: ("lab.evaluation.shortcuts", n) for n in ("shortcut_checks", "shortcut_table", "trivial_predictors",
                                                     "item_features")},
-    **{n: ("lab.evaluation.holdout", n) for n in ("holdout_markdown", "plot_holdout")},
+    **{n: ("lab.experiments.holdout", n) for n in ("holdout_markdown", "plot_holdout")},
     **{n: ("lab.evaluation.viz", n) for n in ("plot_roc", "plot_pr", "plot_confusion", "plot_reliability",
                                               "plot_training_curves", "visualize_prediction", "frame_strip")},
     # training
     "fit": ("lab.training.loop", "fit"),
-    "leave_one_out": ("lab.training.leave_one_out", "leave_one_out"),
+    "leave_one_out": ("lab.experiments.leave_one_out", "leave_one_out"),
     # inference
     **{n: ("lab.inference.infer", n) for n in ("Prediction", "predict", "inference_video", "inference_frames")},
     **{n: ("lab.inference.heatmap", n) for n in ("window_heatmaps", "overlay_heatmap")},

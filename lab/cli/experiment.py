@@ -1,5 +1,5 @@
 """`lab experiment <name>`: studies built from many training or evaluation runs. `leave-one-out` trains on every
-fake family but one and tests on the held-out family (lab.training.leave_one_out)."""
+fake family but one and tests on the held-out family (lab.experiments.leave_one_out)."""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +26,7 @@ def leave_one_out_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_leave_one_out(args: argparse.Namespace) -> int:
-    from lab.training.leave_one_out import leave_one_out
+    from lab.experiments.leave_one_out import leave_one_out
 
     data = Path(args.data_dir)
     args.overrides = [f"data.{split}_dir={data / split}" for split in ("train", "val", "test")] + list(args.overrides)

@@ -1,5 +1,5 @@
 """`lab experiment robustness`: a checkpoint's AUC under re-encoding, JPEG, downscaling, blur, noise and a halved
-frame rate, at several severities (`lab.evaluation.robustness`)."""
+frame rate, at several severities (`lab.experiments.robustness`)."""
 from __future__ import annotations
 
 import argparse
@@ -36,7 +36,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     from lab.data.perturb import parse_severities
     from lab.evaluation.report import split_name
     from lab.scoring.decision import checkpoint_decision
-    from lab.evaluation.robustness import QUICK_SEVERITIES, markdown_table, robustness_sweep
+    from lab.experiments.robustness import QUICK_SEVERITIES, markdown_table, robustness_sweep
 
     severities = QUICK_SEVERITIES if args.quick else parse_severities(args.severities) if args.severities else None
     model, cfg, ckpt, device, precision = _load_for_scoring(args)

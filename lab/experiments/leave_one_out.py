@@ -27,14 +27,14 @@ from tqdm.auto import tqdm
 
 from lab.config import Config, flatten, from_dict
 from lab.data.dataset import fake_families
-from lab.outputs import ensure_writable, write_text
 from lab.errors import ConfigError, DataError, LabError, StorageError
-from lab.scoring.aggregate import decision_threshold
-from lab.scoring.decision import checkpoint_decision
 from lab.evaluation.evaluate import evaluate_split
-from lab.evaluation.holdout import holdout_markdown, holdout_scores, holdout_table, plot_holdout
+from lab.experiments.holdout import holdout_markdown, holdout_scores, holdout_table, plot_holdout
+from lab.outputs import ensure_writable, write_text
 from lab.runtime.checkpoint import load_model
 from lab.runtime.device import Precision, prepare_model, resolve_device
+from lab.scoring.aggregate import decision_threshold
+from lab.scoring.decision import checkpoint_decision
 from lab.training.loop import fit
 
 EXPERIMENT_FILE = "experiment.json"

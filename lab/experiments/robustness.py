@@ -25,14 +25,14 @@ from tqdm.auto import tqdm
 
 from lab.config import Config
 from lab.data.dataset import MANIFEST, discover_items
-from lab.outputs import ensure_writable, write_text
 from lab.data.perturb import PERTURBATIONS, check_severity, item_seed, perturb_item, perturbation
 from lab.data.video import is_video
 from lab.errors import StorageError
-from lab.scoring.decision import Decision, as_decision
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.viz import finish
+from lab.outputs import ensure_writable, write_text
 from lab.runtime.device import Precision
+from lab.scoring.decision import Decision, as_decision
 
 RESULT_FILES = ("robustness.csv", "robustness.md", "robustness.png", "robustness.json")
 # `--quick`: one or two severities of each kind, the harshest that still says something
