@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from lab.cli.bench_timing import interleaved
+from benchmarks.timing import interleaved
 from lab.inference.export import export_onnx, ort_session
 from lab.inference.quantize import Int8Settings, calibration_clips, conv_nodes, quantize_int8
 from lab.runtime.checkpoint import load_model

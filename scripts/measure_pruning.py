@@ -14,7 +14,7 @@ import copy
 import torch
 from torch.nn.utils import prune
 
-from lab.cli.bench_timing import interleaved
+from benchmarks.timing import interleaved
 from lab.config import load_config
 from lab.models.classifier import build_model
 

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.cli.bench_timing import interleaved
-from lab.cli.bench_compress import MATMUL_SIDE
+from benchmarks.timing import interleaved
+from benchmarks.compress import MATMUL_SIDE
 from lab.config import load_config
 from lab.models.classifier import build_model
 

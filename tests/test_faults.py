@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import lab.training.loop as loop
-from lab.cli.commands import test_entry as seed_test, train_entry
+from lab.cli.evaluate import test_entry as seed_test
+from lab.cli.train import train_entry
 from lab.errors import StorageError, TrainingError
 from lab.outputs import atomic_write
 from lab.runtime.checkpoint import atomic_save, read_checkpoint

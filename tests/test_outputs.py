@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from lab.cli.commands import test_entry as seed_test, train_entry
+from lab.cli.evaluate import test_entry as seed_test
+from lab.cli.train import train_entry
 from lab.cli.main import main as lab_main
 
 from _fixtures import TINY_OVERRIDES

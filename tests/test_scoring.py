@@ -131,7 +131,7 @@ def test_streaming_refuses_models_without_a_forward_state(h264, override, key):
 
 def test_seed_entry_points_score_through_the_shared_path_and_stream(h264, tmp_path, monkeypatch, capsys):
     import lab.inference.infer as infer
-    from lab.cli.commands import test_entry
+    from lab.cli.evaluate import test_entry
     from lab.cli.main import main
 
     model, cfg = tiny()

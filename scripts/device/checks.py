@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lab.cli import bench_timing as bench
+from benchmarks import timing as bench
 from lab.config import load_config
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model

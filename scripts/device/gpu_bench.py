@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.cli import bench_timing as bench
-from lab.cli.bench_cache import bench_frame_cache
-from lab.cli.bench_convlstm import bench_convlstm_vs_naive
-from lab.cli.bench_inference import bench_shared_encoder
+from benchmarks import timing as bench
+from benchmarks.cache import bench_frame_cache
+from benchmarks.convlstm import bench_convlstm_vs_naive
+from benchmarks.inference import bench_shared_encoder
 from lab.config import load_config
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model
@@ -76,7 +76,8 @@ def convlstm_variants():
     as CUDA graphs (`torch.cuda.make_graphed_callables`: forward and backward replayed without the host issuing
     each kernel). An earlier run also tried the gate arithmetic through torch.compile; it hit dynamo's
     recompile limit after the first shape, so only 7x7 fp32 measured it (slower; not kept)."""
-    from lab.cli.bench_convlstm import FULL_MAPS, HIDDEN, QUICK_MAPS, NaiveConvLSTM, _strict_fp32
+    from benchmarks.convlstm import FULL_MAPS, HIDDEN, QUICK_MAPS, _strict_fp32
+    from benchmarks.reference import NaiveConvLSTM
     from lab.models.convlstm import ConvLSTM
 
     class Out(torch.nn.Module):  # a graphed callable returns tensors: ours' hidden states only

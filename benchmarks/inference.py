@@ -1,6 +1,6 @@
-"""`lab bench` cases for scoring: overlapping windows sharing encoder maps (`predict` and `lab eval`), and the ONNX export
+"""Benchmark cases for scoring: overlapping windows sharing encoder maps (`predict` and `lab eval`), and the ONNX export
 (`lab export --onnx`) run by onnxruntime against eager PyTorch. Both models have random weights: speed does
-not depend on them. `interleaved` and `row` are lab.cli.bench_timing's timer and row builder."""
+not depend on them. `interleaved` and `row` are `benchmarks.timing`'s timer and row builder."""
 from __future__ import annotations
 
 import warnings
@@ -12,10 +12,10 @@ import torch
 
 from lab.config import load_config
 from lab.data.dataset import build_dataset
-from lab.scoring.windows import score_dataset
 from lab.inference.infer import predict
 from lab.models.classifier import build_model
 from lab.runtime.device import Precision, prepare_model
+from lab.scoring.windows import score_dataset
 
 CASES = ("shared encoder", "onnx runtime")
 

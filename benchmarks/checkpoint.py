@@ -1,4 +1,4 @@
-"""`lab bench` case: what a mid-epoch checkpoint costs next to a training step of the seed model.
+"""Benchmark case: what a mid-epoch checkpoint costs next to a training step of the seed model.
 
 The seed model (config/model_config.yaml, ImageNet weights off): resnet18 + ConvLSTM [64, 128], T=16, batch 8.
 A step is forward + loss + backward + clipping + AdamW, as `fit` runs it; a write is `save_checkpoint` of

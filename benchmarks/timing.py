@@ -1,4 +1,4 @@
-"""`lab bench`'s harness: the sizes of a full and a quick run, the interleaved timer, the row every case returns,
+"""The benchmarks' harness: the sizes of a full and a quick run, the interleaved timer, the row every case returns,
 the machine description, and the demo config and synthetic video several cases build on."""
 from __future__ import annotations
 
