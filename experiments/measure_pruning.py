@@ -1,22 +1,29 @@
-"""Does magnitude pruning make the seed model faster on this CPU? Eager inference, one clip per call.
+"""Does magnitude pruning make the seed model faster on this CPU? Eager inference, one clip per call. The "Pruning"
+figures of docs/results/compression.md, from the repository root (config/ is read from there):
 
-    python scripts/measure_pruning.py [--side 112] [--steps 16] [--amount 0.5] [--repeats 5]
+    python experiments/measure_pruning.py --side 112 --steps 16 --amount 0.5 --repeats 5
+    python experiments/measure_pruning.py --side 112 --steps 4 --amount 0.5 --repeats 7
 
 Variants (same architecture, torch.nn.utils.prune, masks made permanent with prune.remove): dense; unstructured L1
 pruning of `amount` of every Conv2d's weights; channel-structured L2 pruning of `amount` of every Conv2d's output
-channels (zeroed, not removed: the tensors keep their shapes). Timed interleaved, median. README "Pruning" quotes it.
+channels (zeroed, not removed: the tensors keep their shapes). Timed interleaved, median.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import sys
+from pathlib import Path
 
 import torch
 from torch.nn.utils import prune
 
-from benchmarks.timing import interleaved
-from lab.config import load_config
-from lab.models.classifier import build_model
+# `benchmarks` is the checkout's top-level package (its interleaved timer), not installed with `lab`: this script
+# runs from the checkout it lives in.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import interleaved  # noqa: E402
+from lab.config import load_config  # noqa: E402
+from lab.models.classifier import build_model  # noqa: E402
 
 
 def pruned(model: torch.nn.Module, amount: float, structured: bool) -> torch.nn.Module:
@@ -32,11 +39,11 @@ def pruned(model: torch.nn.Module, amount: float, structured: bool) -> torch.nn.
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--side", type=int, default=112)
-    ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--amount", type=float, default=0.5)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap.add_argument("--side", type=int, default=112, help="frame side (default 112)")
+    ap.add_argument("--steps", type=int, default=16, help="frames per clip, T (default 16)")
+    ap.add_argument("--amount", type=float, default=0.5, help="share of weights / channels pruned (default 0.5)")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is kept (default 5)")
     args = ap.parse_args()
     cfg = load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
         "model.pretrained=false", f"image.height={args.side}", f"image.width={args.side}",

@@ -1,31 +1,37 @@
-"""fp32 ONNX against its INT8 variants, one clip per call, on this CPU: what `lab bench`'s "int8 onnx" case
-measures, plus dynamic quantisation and static INT8 without the stem convolutions.
+"""fp32 ONNX against its INT8 variants, one clip per call, on this CPU: what the benchmarks' "int8 onnx" case
+measures, plus dynamic quantisation and static INT8 without the stem convolutions. The speed table of
+docs/results/compression.md ("INT8 quantisation", "Speed"): its demo-model row is `make demo`'s checkpoint,
 
-    python scripts/int8_speed.py CHECKPOINT CALIBRATION_DIR [--windows 16] [--repeats 7]
+    python experiments/int8_speed.py checkpoints/demo/best.pth data/train --windows 16 --repeats 11
 
-The checkpoint's weights do not change the speed; README "Quantisation" quotes this script's output.
+and its seed-model row the same with a checkpoint of `config/model_config.yaml` at image.height/width 112 and
+`--repeats 7`. The checkpoint's weights do not change the speed.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from benchmarks.timing import interleaved
-from lab.inference.export import export_onnx, ort_session
-from lab.inference.quantize import Int8Settings, calibration_clips, conv_nodes, quantize_int8
-from lab.runtime.checkpoint import load_model
+# `benchmarks` is the checkout's top-level package (its interleaved timer), not installed with `lab`: this script
+# runs from the checkout it lives in.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.timing import interleaved  # noqa: E402
+from lab.inference.export import export_onnx, ort_session  # noqa: E402
+from lab.inference.quantize import Int8Settings, calibration_clips, conv_nodes, quantize_int8  # noqa: E402
+from lab.runtime.checkpoint import load_model  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint")
-    ap.add_argument("calibration_dir")
-    ap.add_argument("--windows", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap.add_argument("checkpoint", help="a checkpoint written by training")
+    ap.add_argument("calibration_dir", help="a split (real/, fake/) whose windows calibrate the INT8 graphs")
+    ap.add_argument("--windows", type=int, default=16, help="calibration windows (default 16)")
+    ap.add_argument("--repeats", type=int, default=7, help="interleaved rounds; the median is kept (default 7)")
     ap.add_argument("--fp32-onnx", help="an existing export of CHECKPOINT (skips the export)")
     args = ap.parse_args()
     _, cfg, _ = load_model(args.checkpoint)

@@ -1,11 +1,14 @@
 """INT8 ONNX against fp32 ONNX on a trained checkpoint: P(fake) differences and test ROC-AUC of each variant.
 
-    python scripts/measure_int8.py CHECKPOINT TRAIN_DIR TEST_DIR [--windows 32]
+    python experiments/measure_int8.py checkpoints/demo/best.pth data/train data/test --windows 32
+    python experiments/measure_int8.py checkpoints/demo_real/best.pth data/real_footage_demo/train \
+        data/real_footage_demo/test --windows 32
 
 Exports the checkpoint once (fp32, checked against PyTorch), then quantises it several ways (static QDQ on
 the encoder's convolutions, the encoder's without its stem, every convolution; dynamic) and scores every window of
-TEST_DIR with each graph in onnxruntime. Prints one JSON line per variant. The numbers in README "Quantisation"
-come from this script on the demo checkpoint (`make demo`) and its synthetic test split.
+TEST_DIR with each graph in onnxruntime. Prints one JSON line per variant: the AUC table of
+docs/results/compression.md ("INT8 quantisation", "AUC") on `make demo`'s two checkpoints and their test splits
+(the commands above).
 """
 from __future__ import annotations
 
@@ -38,11 +41,11 @@ def scores(session, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint")
-    ap.add_argument("train_dir")
-    ap.add_argument("test_dir")
-    ap.add_argument("--windows", type=int, default=32)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap.add_argument("checkpoint", help="a trained checkpoint")
+    ap.add_argument("train_dir", help="the split whose windows calibrate the INT8 graphs")
+    ap.add_argument("test_dir", help="the split every graph scores")
+    ap.add_argument("--windows", type=int, default=32, help="calibration windows (default 32, as lab export)")
     args = ap.parse_args()
     model, cfg, _ = load_model(args.checkpoint)
     clips = calibration_clips(Int8Settings(Path(args.train_dir), args.windows), cfg)

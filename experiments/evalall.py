@@ -1,7 +1,17 @@
-"""usage: evalall.py DATAROOT OUTDIR [NAME...]: score every (or each named) OUTDIR/ck/*/best.pth on val and test;
-test AUC per family, severity and format."""
+"""Score finished recipe runs: every (or each named) OUT/ck/<run>/best.pth on DATA's val and test splits, with the
+test AUC per fake family, severity and format (each against all reals). The per-run rows of docs/results/gpu.md
+("Real-footage recipe, four seeds", "Real-footage recipe variants") and docs/results/real-footage.md sections 4-5
+come from here, through `experiments/sweep.py` (which calls `score` after each fit) or directly:
+
+    python experiments/evalall.py data_real OUT                 # every run in OUT/ck
+    python experiments/evalall.py data_real OUT T16_seed42      # only these runs
+
+Prints one JSON row per run and writes them all to OUT/sweep.json.
+"""
+from __future__ import annotations
+
+import argparse
 import json
-import sys
 import traceback
 from pathlib import Path
 
@@ -10,8 +20,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from lab.evaluation.evaluate import evaluate_split
+from lab.outputs import write_text
 from lab.runtime.checkpoint import load_model
-
 
 
 def score(best: Path, root: Path, device: torch.device) -> dict:
@@ -41,17 +51,24 @@ def score(best: Path, root: Path, device: torch.device) -> dict:
     return row
 
 
-if __name__ == "__main__":
-    root, out = Path(sys.argv[1]), Path(sys.argv[2])
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap.add_argument("data", type=Path, help="the dataset root the runs trained on (train/ val/ test/ with manifests)")
+    ap.add_argument("out", type=Path, help="the sweep folder: runs in OUT/ck/<run>/best.pth")
+    ap.add_argument("names", nargs="*", metavar="RUN", help="score only these runs (default: every run)")
+    args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
-    only = set(sys.argv[3:])  # names to score (default: every run)
-    for best in sorted((out / "ck").glob("*/best.pth")):
-        if only and best.parent.name not in only:
+    for best in sorted((args.out / "ck").glob("*/best.pth")):
+        if args.names and best.parent.name not in args.names:
             continue
         try:
-            rows.append(score(best, root, device))
+            rows.append(score(best, args.data, device))
             print(json.dumps(rows[-1]), flush=True)
-        except Exception:
+        except Exception:  # one broken run does not stop the others; its traceback says why
             traceback.print_exc()
-    Path(out / "sweep.json").write_text(json.dumps(rows, indent=1))
+    write_text(args.out / "sweep.json", json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,63 +1,64 @@
-"""usage: [PARTS=a,b] gpu_bench.py OUTDIR [quick]: issue 14's GPU figures, each part alone on the GPU; rows are appended to
-OUTDIR/gpu.jsonl as they come (a part that fails logs its error and the next one runs).
+"""The GPU figures of docs/results/gpu.md, each part alone on the GPU: "Seed model training step", "Does the GPU wait
+on data?", "Scoring with a shared encoder", "The ConvLSTM layer against the usual ConvLSTM" and "The layer four
+ways, and CUDA graphs". Rows are appended to OUT/gpu.jsonl as they come (a part that fails logs its error and the
+next one runs). On a CUDA machine, from the repository root (config/ is read from there):
 
-1. `lab bench`'s ConvLSTM case (ours vs one concat convolution per step, same weights) at the seed model's
-   shapes: strict fp32 (TF32 off), then under bf16 autocast.
-2. The seed model's training step (resnet18 + ConvLSTM [64, 128], batch 8 x T=16 at 224x224, fwd + loss + bwd +
-   AdamW): fp32 eager, bf16 + channels_last eager, the same compiled; FLOPs from `torch.utils.flop_counter`, so
-   each variant's model-FLOP utilisation against the dense matmul rate measured in the same rounds.
-3. `lab bench`'s shared-encoder case at 224 on CUDA (infer_vs_naive at strides 8 and 4).
-4. `lab bench`'s frame-cache case with the CUDA training step (loader_vs_step: does the GPU wait on data).
+    python experiments/gpu_bench.py OUT                                          # every part
+    python experiments/gpu_bench.py OUT --parts "convlstm variants" "seed step" --no-compile
+
+Parts:
+- `convlstm fp32`, `convlstm bf16`: the benchmarks' ConvLSTM case (ours vs one concat convolution per step, same
+  weights) at the seed model's shapes, strict fp32 (TF32 off), then under bf16 autocast.
+- `convlstm variants`: the layer with its input convolution batched over T or one concat convolution per step,
+  eager and captured as CUDA graphs, against the usual ConvLSTM, in fp32 and bf16.
+- `seed step`: the seed model's training step (resnet18 + ConvLSTM [64, 128], batch 8 x T=16 at 224x224, fwd +
+  loss + bwd + AdamW): fp32 eager, bf16 + channels_last eager, the same compiled; FLOPs from
+  `torch.utils.flop_counter`, so each variant's model-FLOP utilisation against the dense matmul rate measured in
+  the same rounds.
+- `shared encoder`: the benchmarks' shared-encoder case at 224 (infer_vs_naive at strides 8 and 4).
+- `frame cache`: the benchmarks' frame-cache case with the training step on the device (loader_vs_step: does the
+  GPU wait on data).
+Without CUDA it runs on the CPU (use --quick there: the full sizes take hours).
 """
-import json
-import os
+from __future__ import annotations
+
+import argparse
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks import timing as bench
-from benchmarks.cache import bench_frame_cache
-from benchmarks.convlstm import bench_convlstm_vs_naive
-from benchmarks.inference import bench_shared_encoder
-from lab.config import load_config
-from lab.models.classifier import build_model
-from lab.runtime.device import Precision, prepare_model
+# `benchmarks` is the checkout's top-level package (its harness and cases), not installed with `lab`: this script
+# runs from the checkout it lives in.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import timing as bench  # noqa: E402
+from benchmarks.cache import bench_frame_cache  # noqa: E402
+from benchmarks.convlstm import FULL_MAPS, HIDDEN, QUICK_MAPS, _strict_fp32, bench_convlstm_vs_naive  # noqa: E402
+from benchmarks.inference import bench_shared_encoder  # noqa: E402
+from benchmarks.reference import NaiveConvLSTM  # noqa: E402
+from _jsonl import Rows  # noqa: E402  (beside this script)
+from lab.config import load_config  # noqa: E402
+from lab.models.classifier import build_model  # noqa: E402
+from lab.models.convlstm import ConvLSTM  # noqa: E402
+from lab.runtime.device import Precision, prepare_model  # noqa: E402
 
-out = Path(sys.argv[1])
-quick = len(sys.argv) > 2
+out: Path
+rows: Rows
+quick = False
+compile_step = True
 dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-sizes = bench.QUICK if quick else bench.FULL
-side, steps, batch = (32, 4, 2) if quick else (224, 16, 8)
-MM = 1024 if quick else 8192
+sizes = bench.FULL
+side, steps, batch = 224, 16, 8
+MM = 8192
 
 
-def log(**row):
-    row = {k: (round(v, 4) if isinstance(v, float) else v if isinstance(v, (int, bool, type(None))) else str(v))
-           for k, v in row.items()}
-    print(json.dumps(row), flush=True)
-    with open(out / "gpu.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-def part(name, fn):
-    t0 = time.perf_counter()
-    try:
-        fn()
-        log(part=name, ok=True, seconds=time.perf_counter() - t0)
-    except Exception as e:
-        traceback.print_exc()
-        log(part=name, ok=False, error=f"{type(e).__name__}: {e}"[:400], seconds=time.perf_counter() - t0)
-
-
-def rows(name, found, **extra):
+def log_rows(name, found, **extra):
     for r in found:
-        log(part=name, **extra, **r)
+        rows.log(part=name, **extra, **r)
 
 
 def convlstm(precision):
@@ -66,7 +67,7 @@ def convlstm(precision):
         with ctx:
             found = bench_convlstm_vs_naive(dev, quick, sizes.lstm_batch, sizes.lstm_steps, 9, bench.interleaved,
                                             bench.row)
-        rows("convlstm_vs_naive", found, precision=precision)
+        log_rows("convlstm_vs_naive", found, precision=precision)
     return go
 
 
@@ -74,12 +75,7 @@ def convlstm_variants():
     """ConvLSTM vs concat at the seed model's shapes, fwd+bwd, same weights, fp32 (TF32 off) and bf16 autocast:
     ours with the input convolution batched over T or one concat convolution per step, then both layers captured
     as CUDA graphs (`torch.cuda.make_graphed_callables`: forward and backward replayed without the host issuing
-    each kernel). An earlier run also tried the gate arithmetic through torch.compile; it hit dynamo's
-    recompile limit after the first shape, so only 7x7 fp32 measured it (slower; not kept)."""
-    from benchmarks.convlstm import FULL_MAPS, HIDDEN, QUICK_MAPS, _strict_fp32
-    from benchmarks.reference import NaiveConvLSTM
-    from lab.models.convlstm import ConvLSTM
-
+    each kernel)."""
     class Out(torch.nn.Module):  # a graphed callable returns tensors: ours' hidden states only
         def __init__(self, lstm):
             super().__init__()
@@ -124,7 +120,7 @@ def convlstm_variants():
                         lstm.batched_input_max_pixels = max_pixels
                         errors[f"{path}_maxerr"] = (concat(x).float() - ref).abs().max().item()
                 t = bench.interleaved(fns, 9, dev)
-            log(part="convlstm_variants", precision=precision, shape=f"{side}x{side} C_in {channels}", **errors,
+            rows.log(part="convlstm_variants", precision=precision, shape=f"{side}x{side} C_in {channels}", **errors,
                 **{f"{k}_ms": v * 1e3 for k, v in t.items()},
                 **{f"{k}_vs_naive": t["naive"] / v for k, v in t.items() if k != "naive"},
                 **({"batched_graphed_vs_naive_graphed": t["naive graphed"] / t["batched graphed"],
@@ -141,7 +137,7 @@ def seed_step():
     variants = {"fp32 eager (cuDNN TF32 convs, torch default)": (False, False, False),
                 "bf16 + channels_last eager": (True, True, False),
                 "bf16 + channels_last + compile": (True, True, True)}
-    if os.environ.get("NO_COMPILE") == "1":
+    if not compile_step:
         variants.pop("bf16 + channels_last + compile")
     fns, flops = {}, {}
     for name, (amp, cl, comp) in variants.items():
@@ -163,7 +159,7 @@ def seed_step():
         t0 = time.perf_counter()
         step()
         bench.sync(dev)
-        log(part="seed_step_first_call", variant=name, seconds=time.perf_counter() - t0)
+        rows.log(part="seed_step_first_call", variant=name, seconds=time.perf_counter() - t0)
         fns[name] = step
     a32, b32 = (torch.randn(MM, MM, device=dev) for _ in range(2))
     a16, b16 = a32.bfloat16(), b32.bfloat16()
@@ -177,10 +173,10 @@ def seed_step():
     t = bench.interleaved(fns, 3 if quick else 11, dev)
     model_flops = flops[next(iter(flops))]
     peak = {p: 2 * MM ** 3 / t[f"matmul {p}"] for p in ("bf16", "tf32")}
-    log(part="matmul_peak", bf16_tflops=peak["bf16"] / 1e12, tf32_tflops=peak["tf32"] / 1e12, side=MM)
+    rows.log(part="matmul_peak", bf16_tflops=peak["bf16"] / 1e12, tf32_tflops=peak["tf32"] / 1e12, side=MM)
     for name in variants:
         achieved = model_flops / t[name]
-        log(part="seed_train_step", variant=name, shape=f"B{batch} T{steps} {side}x{side}", ms=t[name] * 1e3,
+        rows.log(part="seed_train_step", variant=name, shape=f"B{batch} T{steps} {side}x{side}", ms=t[name] * 1e3,
             clips_per_s=batch / t[name], step_gflop=model_flops / 1e9, tflops=achieved / 1e12,
             mfu_vs_bf16_matmul=achieved / peak["bf16"], mfu_vs_tf32_matmul=achieved / peak["tf32"],
             flops_counted_fp32_vs_bf16=flops.get(name, model_flops) / model_flops)
@@ -189,18 +185,36 @@ def seed_step():
 def shared():
     with tempfile.TemporaryDirectory() as tmp:
         video = bench.synthetic_video(Path(tmp) / "share" / "real" / "video.mp4", sizes.share_frames)
-        rows("shared_encoder", bench_shared_encoder(dev, sizes.gpu_side, sizes.share_steps, sizes.share_frames,
+        log_rows("shared_encoder", bench_shared_encoder(dev, sizes.gpu_side, sizes.share_steps, sizes.share_frames,
                                                     sizes.share_repeats + 2, video, bench.interleaved, bench.row))
 
 
 def cache():
     with tempfile.TemporaryDirectory() as tmp:
-        rows("frame_cache", bench_frame_cache([dev], quick, Path(tmp), bench.interleaved, bench.row))
+        log_rows("frame_cache", bench_frame_cache([dev], quick, Path(tmp), bench.interleaved, bench.row))
 
 
-PARTS = {"convlstm variants": convlstm_variants, "convlstm fp32": convlstm("fp32"), "convlstm bf16": convlstm("bf16"), "seed step": seed_step,
-         "shared encoder": shared, "frame cache": cache}
-chosen = os.environ.get("PARTS", ",".join(PARTS)).split(",")  # e.g. PARTS="frame cache"
-log(part="machine", **bench.machine_info(), gpu=torch.cuda.get_device_name(0) if dev.type == "cuda" else None)
-for name in chosen:
-    part(name, PARTS[name])
+PARTS = {"convlstm variants": convlstm_variants, "convlstm fp32": convlstm("fp32"), "convlstm bf16": convlstm("bf16"),
+         "seed step": seed_step, "shared encoder": shared, "frame cache": cache}
+
+
+def main() -> None:
+    global out, rows, quick, compile_step, sizes, side, steps, batch, MM
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap.add_argument("out", type=Path, help="folder for gpu.jsonl (created; rows are appended)")
+    ap.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS), metavar="PART",
+                    help=f"parts to run, in this order (default: all of {', '.join(PARTS)})")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
+    ap.add_argument("--no-compile", action="store_true", help="seed step: leave out the torch.compile variant")
+    args = ap.parse_args()
+    out, quick, compile_step = args.out, args.quick, not args.no_compile
+    rows = Rows(out / "gpu.jsonl")
+    if quick:
+        sizes, (side, steps, batch), MM = bench.QUICK, (32, 4, 2), 1024
+    rows.log(part="machine", **bench.machine_info(), gpu=torch.cuda.get_device_name(0) if dev.type == "cuda" else None)
+    for name in args.parts:
+        rows.part(name, PARTS[name])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-"""Compare input streams on a real-footage development set with a plain training loop.
+"""Compare input streams on a real-footage development set with a plain training loop: the "Input streams in a
+plain loop" and "Tried on the CPU and not kept" tables of docs/results/real-footage.md.
 
 Which input streams let a randomly initialised ConvLSTM see temporal-only edits in real footage? A plain
 training loop (no augmentation but flips, time reversal and, with `--h264 P`, H.264 re-encoding; one
@@ -6,8 +7,9 @@ random 8-frame window per item per epoch, AdamW + one-cycle), the same model for
 real-footage development set:
 
     lab synth --real-footage --out data_real
-    python scripts/stream_ablation.py --data data_real --streams residual,residual2 residual,residual2,energy \
-        [--threads 1]
+    python experiments/stream_ablation.py --data data_real --streams residual,residual2 residual,residual2,energy \
+        --threads 1
+    python experiments/stream_ablation.py --data data_real --h264 0.5 --threads 1   # H.264 as augmentation
 
 Prints, per stream list, validation and test ROC-AUC (clips: every window at stride 4; videos: the mean over an
 item's windows) and the test AUC of each fake family against all reals. The model is `config/cpu_real.yaml`'s
@@ -110,14 +112,15 @@ def run(streams: tuple[str, ...], data: dict, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--data", type=Path, required=True, help="a `lab synth --real-footage` folder")
-    ap.add_argument("--streams", nargs="+", default=["residual,residual2", "residual,residual2,energy"])
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--streams", nargs="+", default=["residual,residual2", "residual,residual2,energy"],
+                    help="stream lists to compare, each comma-separated (default: the two of the docs table)")
+    ap.add_argument("--epochs", type=int, default=8, help="epochs of one random window per item (default 8)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle schedule")
+    ap.add_argument("--batch", type=int, default=8, help="items per step")
+    ap.add_argument("--size", type=int, default=64, help="frame side every item is resized to (default 64)")
+    ap.add_argument("--seed", type=int, default=0, help="seeds the model, the window draws and the flips")
     ap.add_argument("--h264", type=float, default=0.0,
                     help="probability that a training window comes from its item's H.264 copy (0: never); each "
                          "item is re-encoded once, at load, at a CRF drawn from --crf (its own fixed generator); "

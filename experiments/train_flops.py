@@ -1,35 +1,44 @@
-"""Where a CPU training step of the seed model spends its time against where its FLOPs are.
+"""Where a CPU training step of the seed model spends its time against where its FLOPs are: the "Training FLOP/s"
+section of docs/results/compression.md (the time/FLOP shares table and the channels_last comparison). From the
+repository root (config/ is read from there):
 
-    python scripts/train_flops.py [--side 112] [--steps 16] [--batch 2] [--channels-last]
+    python experiments/train_flops.py --side 112 --steps 8 --batch 2
+    python experiments/train_flops.py --side 112 --steps 8 --batch 1 --compare-channels-last
 
-Prints the achieved FLOP/s fraction (as `lab bench`'s "train flops" case) and torch.profiler's top operators by
-self CPU time beside FlopCounterMode's FLOPs per operator. README "Compute efficiency" quotes its output.
+Prints the achieved FLOP/s fraction (as the benchmarks' "train flops" case) and torch.profiler's top operators by
+self CPU time beside FlopCounterMode's FLOPs per operator; `--compare-channels-last` times both memory formats
+instead.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.timing import interleaved
-from benchmarks.compress import MATMUL_SIDE
-from lab.config import load_config
-from lab.models.classifier import build_model
+# `benchmarks` is the checkout's top-level package (its interleaved timer), not installed with `lab`: this script
+# runs from the checkout it lives in.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.compress import MATMUL_SIDE  # noqa: E402
+from benchmarks.timing import interleaved  # noqa: E402
+from lab.config import load_config  # noqa: E402
+from lab.models.classifier import build_model  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--side", type=int, default=112)
-    ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--channels-last", action="store_true")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap.add_argument("--side", type=int, default=112, help="frame side (default 112)")
+    ap.add_argument("--steps", type=int, default=16, help="frames per clip, T (default 16)")
+    ap.add_argument("--batch", type=int, default=2, help="clips per step (default 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the median is kept (default 3)")
+    ap.add_argument("--channels-last", action="store_true", help="the model in channels_last memory format")
     ap.add_argument("--compare-channels-last", action="store_true", help="time both memory formats, interleaved")
     args = ap.parse_args()
     cfg = load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
