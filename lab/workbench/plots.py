@@ -1,4 +1,6 @@
-"""Figures for the analysis notebooks, drawn from the tables `lab.workbench.analysis` computes.
+"""Figures for the notebooks: those drawn from the tables `lab.workbench.analysis` computes, and the evaluation and
+experiment figures of the stages below (`plot_roc`, `plot_pr`, `plot_confusion`, `plot_reliability`, `frame_strip`,
+`plot_robustness`, `plot_holdout`), so a notebook reaches every figure through `plots`.
 
 Like `lab.evaluation.viz`, every function returns a matplotlib Figure (saved when given `save_path`).
 """
@@ -14,8 +16,11 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from lab.data.video import open_item
+from lab.evaluation.viz import (finish, frame_strip, plot_confusion, plot_pr,  # noqa: F401  (re-exported, see above)
+                                plot_reliability, plot_roc)  # also selects a headless backend outside notebooks
+from lab.experiments.holdout import plot_holdout  # noqa: F401  (re-exported)
+from lab.experiments.robustness import plot_robustness  # noqa: F401  (re-exported)
 from lab.workbench.analysis import difference_map, frame_timeline, read_spread
-from lab.evaluation.viz import finish, frame_strip  # also selects a headless backend outside notebooks
 
 CLASS_COLOURS = {"real": "tab:blue", "fake": "tab:red", 0: "tab:blue", 1: "tab:red"}
 
