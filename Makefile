@@ -29,7 +29,7 @@ notebooks: setup
 	$(VENV)/bin/lab notebooks --run-name $(NB_RUN) $(NB_ARGS)
 
 bench: setup
-	$(VENV)/bin/lab bench
+	$(PY) -m benchmarks
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -6,7 +6,7 @@
 """
 import sys
 
-from lab.cli.commands import test_entry
+from lab.cli.evaluate import test_entry
 
 if __name__ == "__main__":
     sys.exit(test_entry())

@@ -1,7 +1,9 @@
 """convlstm-lab: temporal deepfake detection with a CNN encoder and a ConvLSTM.
 
-The names below are the public API (what notebooks, scripts and the README use); the modules behind them
-may move. They load on first use, so `import lab` stays light (no torch until a name needs it):
+The names below are the public API: what a notebook or a script needs (the seed's names, config, data, models and
+checkpoints, training, evaluation, calibration, prediction, the experiments, the errors). Everything else is
+importable from its stage module (`lab.evaluation.metrics.binary_metrics`, `lab.evaluation.viz.plot_roc`, ...),
+which may move. Names load on first use, so `import lab` stays light (no torch until a name needs it):
 
     import lab
     cfg = lab.load_config("config/data_config.yaml", "config/demo.yaml")
@@ -9,9 +11,9 @@ may move. They load on first use, so `import lab` stays light (no torch until a 
     model, cfg, ckpt = lab.load_model(result.best_path)
     print(lab.predict("video.mp4", model, cfg, threshold=lab.checkpoint_decision(ckpt)).verdict())
 """
-import importlib as _importlib
 import os as _os
 
+from lab._lazy import lazy_exports as _lazy_exports
 from lab._version import __version__
 
 # FFmpeg (inside OpenCV) prints its own lines for unreadable videos; lab reports those as one clear
@@ -20,60 +22,39 @@ _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # public name -> (module, attribute there); grouped by pipeline stage, lowest first
 _EXPORTS: dict[str, tuple[str, str]] = {
-    **{n: ("lab.errors", n) for n in ("LabError", "ConfigError", "DataError", "CheckpointError")},
+    **{n: ("lab.errors", n) for n in ("LabError", "ConfigError", "DataError", "CheckpointError", "StorageError",
+                                      "TrainingError")},
     **{n: ("lab.config", n) for n in ("Config", "load_config")},
-    # data
+    # data: the seed's dataset and frame extraction, preparing real datasets, the embedded datasets
+    "FrameSequenceDataset": ("lab.data.dataset", "FrameSequenceDataset"),
     "extract_frames": ("lab.data.extract", "extract_frames"),
-    "open_item": ("lab.data.video", "open_item"),
-    **{n: ("lab.data.dataset", n) for n in ("FrameSequenceDataset", "build_dataset")},
-    "SynthSpec": ("lab.data.synth", "SynthSpec"),
     "PrepareSettings": ("lab.data.prepare.plan", "Settings"),
     "prepare_dataset": ("lab.data.prepare.runner", "run_prepare"),
+    "SynthSpec": ("lab.data.synth", "SynthSpec"),
     "generate_synthetic": ("lab.data.synth", "generate"),
     **{n: ("lab.data.footage", n) for n in ("FootageSpec", "generate_footage")},
-    # models
+    # models, built from a config or loaded from a checkpoint
     **{n: ("lab.models.convlstm", n) for n in ("ConvLSTMCell", "ConvLSTM")},
-    **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "FrameClassifier", "D3Classifier",
-                                                             "build_model")},
+    **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "build_model")},
     "summarize": ("lab.models.summary", "summarize"),
-    # runtime
     **{n: ("lab.runtime.device", n) for n in ("Precision", "resolve_device")},
     **{n: ("lab.runtime.checkpoint", n) for n in ("save_checkpoint", "load_checkpoint", "read_checkpoint",
                                                   "load_model")},
-    # evaluation
-    **{n: ("lab.evaluation.evaluate", n) for n in ("Evaluation", "evaluate_split")},
-    **{n: ("lab.evaluation.report", n) for n in ("write_report", "default_report_dir")},
-    **{n: ("lab.evaluation.metrics", n) for n in ("binary_metrics", "expected_calibration_error")},
-    "decision_threshold": ("lab.evaluation.aggregate", "decision_threshold"),
-    **{n: ("lab.evaluation.decision", n) for n in ("Decision", "checkpoint_decision")},
-    **{n: ("lab.evaluation.calibration", n) for n in ("fit_temperature", "probabilities")},
-    **{n: ("lab.evaluation.thresholds", n) for n in ("select_threshold", "threshold_target_fpr", "threshold_eer")},
+    # the verdict a checkpoint stores, and choosing it again on validation
+    **{n: ("lab.scoring.decision", n) for n in ("Decision", "checkpoint_decision")},
     "calibrate_checkpoint": ("lab.evaluation.recalibrate", "calibrate_checkpoint"),
-    **{n: ("lab.evaluation.robustness", n) for n in ("robustness_sweep", "plot_robustness")},
-    **{n: ("lab.evaluation.shortcuts", n) for n in ("shortcut_checks", "shortcut_table", "trivial_predictors",
-                                                    "item_features")},
-    **{n: ("lab.evaluation.holdout", n) for n in ("holdout_markdown", "plot_holdout")},
-    **{n: ("lab.evaluation.viz", n) for n in ("plot_roc", "plot_pr", "plot_confusion", "plot_reliability",
-                                              "plot_training_curves", "visualize_prediction", "frame_strip")},
-    # training
+    # training, evaluation and the seed's figures
     "fit": ("lab.training.loop", "fit"),
-    "leave_one_out": ("lab.training.leave_one_out", "leave_one_out"),
-    # inference
+    "evaluate_split": ("lab.evaluation.evaluate", "evaluate_split"),
+    **{n: ("lab.evaluation.report", n) for n in ("write_report", "default_report_dir")},
+    **{n: ("lab.evaluation.viz", n) for n in ("visualize_prediction", "plot_training_curves")},
+    # prediction
     **{n: ("lab.inference.infer", n) for n in ("Prediction", "predict", "inference_video", "inference_frames")},
     **{n: ("lab.inference.heatmap", n) for n in ("window_heatmaps", "overlay_heatmap")},
+    # experiments
+    "leave_one_out": ("lab.experiments.leave_one_out", "leave_one_out"),
+    "robustness_sweep": ("lab.experiments.robustness", "robustness_sweep"),
 }
 
 __all__ = ["__version__", *_EXPORTS]
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lab' has no attribute '{name}'")
-    module, attribute = _EXPORTS[name]
-    value = getattr(_importlib.import_module(module), attribute)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())

@@ -2,7 +2,7 @@
 
 `config/data_config.yaml` and `config/model_config.yaml` have disjoint top-level keys, so together they
 form one namespace (`sequence.length`, `model.backbone`, `training.batch_size`, ...). Every key has a
-typed default here equal to the seed's value; keys the seed does not name are documented in README.md.
+typed default here equal to the seed's value; docs/configuration.md documents every key.
 An overlay file may list `defaults: [other.yaml, ...]` (paths relative to itself) that load first.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ class DataConfig:
     # sources changed is refused under auto and require alike.
     cache: Literal["auto", "off", "require"] = "auto"
     # Fake items of these families are left out of the training and validation splits (reals stay; the test split
-    # is untouched): one fold of leave-one-family-out (lab.training.leave_one_out), reproducible from the checkpoint.
+    # is untouched): one fold of leave-one-family-out (lab.experiments.leave_one_out), reproducible from the checkpoint.
     held_out_families: tuple[str, ...] = ()
 
 
@@ -127,7 +127,7 @@ class D3Config:
     pixel_grid: int = 8  # "pixels": grid x grid cells of RGB means per frame (3 * grid^2 values)
     # "vector": the norms of the vector second differences |e_(t+1) - 2 e_t + e_(t-1)|; "distance" (the paper's
     # exact form): the step distances |e_(t+1) - e_t| differenced once more. The clip score is the spread (std) of
-    # either. "vector" scored higher on validation on both development sets (README, "D3 baseline").
+    # either. "vector" scored higher on validation on both development sets (docs/results/d3-shortcuts.md).
     difference: Literal["distance", "vector"] = "vector"
 
 
@@ -190,7 +190,7 @@ class TrainingConfig:
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN/Inf loss stops the run, or the step is skipped and counted
     # At every validation: fit a temperature T on the clip logits (P(fake) = softmax(logits / T)), then choose the
     # threshold on the calibrated scores by Youden's J, the equal-error-rate point, or the highest recall with
-    # an FPR on real validation clips <= target_fpr (lab.evaluation.decision). Stored in every checkpoint.
+    # an FPR on real validation clips <= target_fpr (lab.evaluation.calibration). Stored in every checkpoint.
     temperature_scaling: bool = True
     threshold: Literal["youden", "eer", "target_fpr"] = "youden"
     target_fpr: float = 0.01

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from lab.cli.commands import test_entry as seed_test, train_entry
+from lab.cli.evaluate import test_entry as seed_test
+from lab.cli.train import train_entry
 from lab.cli.main import main as lab_main
 
 from _fixtures import ROOT, TINY_OVERRIDES

@@ -1,5 +1,5 @@
-"""`lab bench --quick` runs every case end to end and writes its report. No speed assertions: timing
-targets live in the benchmark's printed ratios, never in unit tests."""
+"""`python -m benchmarks --quick` (what `lab bench --quick` runs) covers every case end to end and writes its report.
+No speed assertions: timing targets live in the benchmark's printed ratios, never in unit tests."""
 import json
 import math
 
@@ -10,7 +10,7 @@ from _fixtures import ROOT
 
 @pytest.mark.slow
 def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch):
-    from lab.cli.bench import CASES, COLUMNS, format_table, run_bench
+    from benchmarks.run import CASES, COLUMNS, format_table, run_bench
 
     monkeypatch.chdir(ROOT)  # the demo config paths are relative to the repository, as for `lab demo`
     table = run_bench(quick=True, out_dir=tmp_path)
@@ -38,8 +38,8 @@ def test_quick_bench_covers_every_case_and_writes_reports(tmp_path, monkeypatch)
 
 
 def test_headline_ratios_keep_the_worst_row_per_key():
-    from lab.cli.bench import headline_ratios
-    from lab.cli.bench_timing import row as _row
+    from benchmarks.run import headline_ratios
+    from benchmarks.timing import row as _row
     import pandas as pd
 
     rows = [_row("c", "7x7", "cpu", "a", "b", "ms", 30.0, 10.0, key="speed"),  # 3.0x

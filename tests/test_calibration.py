@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lab.cli.main import main as lab_main
-from lab.evaluation.calibration import T_MAX, T_MIN, fit_temperature, probabilities
-from lab.evaluation.decision import Decision, checkpoint_decision, decide, same_cut
+from lab.evaluation.calibration import T_MAX, T_MIN, decide, fit_temperature, same_cut
 from lab.evaluation.evaluate import evaluate_split
 from lab.evaluation.metrics import choose_threshold, expected_calibration_error
 from lab.evaluation.thresholds import rates, select_threshold, threshold_eer, threshold_target_fpr
 from lab.runtime.checkpoint import atomic_save, load_model, read_checkpoint
+from lab.scoring.decision import Decision, checkpoint_decision, probabilities
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -89,7 +89,7 @@ def test_extract_and_resume_flag_mistakes_are_one_line(tmp_path, tiny_checkpoint
 
 
 def test_a_worker_wrapped_error_still_prints_its_own_line():
-    from lab.cli.commands import _one_line
+    from lab.cli.common import _one_line
     from lab.errors import DataError
 
     wrapped = DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
@@ -99,3 +99,43 @@ def test_a_worker_wrapped_error_still_prints_its_own_line():
 
     original = DataError("image is unreadable", "a/b.jpg", "re-extract it")  # what a worker pickles back
     assert str(pickle.loads(pickle.dumps(original))) == str(original) == "image is unreadable (a/b.jpg): re-extract it"
+
+
+def test_no_parser_takes_an_abbreviated_flag(tmp_path):
+    """`--split` is not `--splits` (FF++'s split-files folder): a mistyped flag is refused, never read as another."""
+    proc = lab("prepare", tmp_path / "src", tmp_path / "out", "--split", "official")
+    assert_one_line_error(proc, "unrecognized arguments: --split official")
+    assert not (tmp_path / "out").exists()
+
+    import argparse
+
+    from benchmarks.__main__ import build_parser as bench_parser
+    from lab.cli.evaluate import test_parser
+    from lab.cli.main import build_parser
+    from lab.cli.train import train_parser
+
+    def parsers(p):
+        yield p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    every = [q for p in (build_parser(), train_parser(), test_parser(), bench_parser()) for q in parsers(p)]
+    assert len(every) > 15 and all(q.allow_abbrev is False for q in every), [q.prog for q in every if q.allow_abbrev]
+
+
+def test_lab_bench_runs_the_checkouts_benchmarks_and_refuses_elsewhere(tmp_path, monkeypatch):
+    import lab.cli.bench as bench
+    from lab.cli.main import main
+
+    ran = []
+    with monkeypatch.context() as patched:
+        patched.setattr(bench.subprocess, "run",
+                        lambda cmd, cwd: ran.append((cmd, cwd)) or subprocess.CompletedProcess(cmd, 0))
+        patched.chdir(ROOT / "lab")  # anywhere inside the checkout
+        assert main(["bench", "--quick", "--out", str(tmp_path / "out")]) == 0
+    assert ran == [([sys.executable, "-m", "benchmarks", "--out", str(tmp_path / "out"), "--quick"], ROOT)]
+
+    proc = lab("bench", "--quick", cwd=tmp_path)  # no checkout here or above
+    assert_one_line_error(proc, "the benchmarks live in the project checkout", "inside the convlstm-lab checkout")

@@ -28,7 +28,7 @@ def test_seed_files_match_dataclass_defaults():
     assert cfg.model.convlstm.hidden_channels == (64, 128)
     assert cfg.training.learning_rate == 1e-4 and cfg.training.scheduler.warmup_epochs == 5
     assert cfg.device == "cuda" and cfg.seed == 42
-    # The extra key the seed never wrote, chosen by evidence (README, "Which input streams"): the frame residual.
+    # The extra key the seed never wrote, chosen by evidence (docs/architecture.md, "Input streams"): the frame residual.
     assert cfg.model.input_streams == ("rgb", "residual")
 
 
@@ -130,7 +130,9 @@ def test_bad_files(tmp_path):
         load_config(tmp_path / "loop.yaml")
 
 
-def test_num_workers_takes_a_count_or_auto():
+def test_num_workers_takes_a_count_or_auto(monkeypatch):
+    import os
+
     from lab.data.dataset import resolve_num_workers
 
     assert load_config(*SEED_FILES, overrides=["data.num_workers=auto"]).data.num_workers == "auto"
@@ -141,4 +143,11 @@ def test_num_workers_takes_a_count_or_auto():
     # auto (the default): none on up to 2 CPUs (measured: the step needs both), else half the CPUs, at most 8
     assert load_config(*SEED_FILES).data.num_workers == "auto"
     assert [resolve_num_workers("auto", cpus=n) for n in (1, 2, 3, 16, 64)] == [0, 0, 1, 8, 8]
-    assert resolve_num_workers(5, cpus=2) == 5 and resolve_num_workers("auto") >= 0
+    assert resolve_num_workers(5, cpus=2) == 5
+    # without `cpus`: the CPUs this process may use (its affinity), by the same rule
+    here = len(os.sched_getaffinity(0))
+    assert resolve_num_workers("auto") == (0 if here <= 2 else min(8, here // 2))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(12)))
+    assert resolve_num_workers("auto") == 6
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert resolve_num_workers("auto") == 0

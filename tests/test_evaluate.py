@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.evaluation.aggregate import decision_threshold, video_score
-from lab.runtime.checkpoint import load_model
 from lab.evaluation.evaluate import aggregate_videos, evaluate_split
 from lab.evaluation.metrics import binary_metrics, choose_threshold, equal_error_rate, expected_calibration_error
 from lab.evaluation.report import REPORT_FILES, write_report
+from lab.runtime.checkpoint import load_model
+from lab.scoring.aggregate import decision_threshold, video_score
 
 
 def test_binary_metrics_on_known_values():
@@ -89,7 +89,7 @@ def test_group_metrics_score_each_group_and_one_class_groups_against_the_other_c
 
 
 def test_frame_scores_average_the_windows_covering_each_frame():
-    from lab.evaluation.aggregate import frame_scores
+    from lab.scoring.aggregate import frame_scores
 
     scores = frame_scores([0, 2, 7], [[0.2, 0.2, 0.4, 0.4], [0.6, 0.6, 0.2, 0.2], [1.0, 1.0]])
     assert scores[:6].tolist() == pytest.approx([0.2, 0.2, 0.5, 0.5, 0.2, 0.2])
@@ -102,7 +102,7 @@ def test_scoring_runs_a_compiled_model_compiled(tiny_checkpoint):
     OptimizedModule keeps the model as `_orig_mod`), not the eager model under it."""
     import torch
 
-    from lab.evaluation.evaluate import score_clips
+    from lab.scoring.windows import score_clips
 
     model, cfg, _ = load_model(tiny_checkpoint)
 

@@ -17,7 +17,7 @@ from _prepare_trees import carphone, face_clip, write_h264
 def test_dlib_finds_carphones_face_in_more_frames_than_haar_and_both_agree_where():
     frames = carphone()
     found = {d.name: sum(bool(d.detect(f)) for f in frames) for d in (DlibHogDetector(), HaarDetector())}
-    assert found["dlib"] >= 110 and found["haar"] < found["dlib"]  # of 120; `lab bench` and the README table
+    assert found["dlib"] >= 110 and found["haar"] < found["dlib"]  # of 120; `make bench` and docs/results/faces.md
     # Where both find a face it is the same one (no false positive picked by either).
     for frame in frames[::10]:
         a, b = DlibHogDetector().detect(frame), HaarDetector().detect(frame)

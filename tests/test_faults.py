@@ -13,9 +13,11 @@ import pytest
 import torch
 
 import lab.training.loop as loop
-from lab.cli.commands import test_entry as seed_test, train_entry
+from lab.cli.evaluate import test_entry as seed_test
+from lab.cli.train import train_entry
 from lab.errors import StorageError, TrainingError
-from lab.runtime.checkpoint import atomic_save, atomic_write, read_checkpoint
+from lab.outputs import atomic_write
+from lab.runtime.checkpoint import atomic_save, read_checkpoint
 
 from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
 from test_bad_input import assert_contract, call

@@ -10,8 +10,9 @@ from tests._layering import imports, violations
 ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first. A module may import its own stage and the stages before it, never one after it.
-STAGES = ["lab._version", "lab.errors", "lab._structured", "lab.config", "lab.data", "lab.models", "lab.runtime",
-          "lab.evaluation", "lab.training", "lab.inference", "lab.workbench", "lab.cli", "lab"]
+STAGES = ["lab._version", "lab._lazy", "lab.errors", "lab._structured", "lab.config", "lab.outputs", "lab.data",
+          "lab.models", "lab.runtime", "lab.scoring", "lab.evaluation", "lab.training", "lab.inference",
+          "lab.experiments", "lab.workbench", "lab.cli", "lab"]
 
 # The seed document's names, where a user of the seed would look for them.
 SEED_NAMES = ("FrameSequenceDataset", "ConvLSTMCell", "ConvLSTM", "ConvLSTMClassifier", "extract_frames",
@@ -21,8 +22,21 @@ SEED_NAMES = ("FrameSequenceDataset", "ConvLSTMCell", "ConvLSTM", "ConvLSTMClass
 
 def test_lab_imports_run_one_way_without_cycles():
     graph = imports(ROOT / "lab")
-    assert "lab.cli.main" in graph and "lab.cli.demo" in graph["lab.cli.main"]  # the checker sees lazy imports
+    assert "lab.training.loop" in graph["lab.cli.train"]  # the checker sees lazy imports (inside a handler)
     assert violations(ROOT / "lab", STAGES) == []
+
+
+def test_the_new_homes_hold():
+    """Prediction sits on the scoring engine, not on evaluation; the command line holds handlers, not the
+    benchmark (which is the top-level `benchmarks` package, run by `lab bench` in a subprocess)."""
+    graph = imports(ROOT / "lab")
+    borrowed = {(m, t) for m, targets in graph.items() if m.startswith("lab.inference")
+                for t in targets if t == "lab.evaluation" or t.startswith("lab.evaluation.")}
+    assert borrowed == set()
+    assert [p.name for p in (ROOT / "lab" / "cli").glob("bench*")] == ["bench.py"]
+    lab_sources = "\n".join(p.read_text() for p in (ROOT / "lab").rglob("*.py"))
+    assert "import benchmarks" not in lab_sources and "from benchmarks" not in lab_sources
+    assert (ROOT / "benchmarks" / "__main__.py").is_file() and not (ROOT / "scripts").exists()
 
 
 def _write(path: Path, text: str = "") -> None:
@@ -68,6 +82,8 @@ def test_public_api_resolves_every_name_and_the_seed_names():
         for name in module.__all__:
             assert getattr(module, name) is not None, name
     assert lab.ConvLSTMCell.__module__ == "lab.models.convlstm"
+    internals = {"binary_metrics", "plot_roc", "select_threshold", "fit_temperature", "shortcut_table", "open_item"}
+    assert not internals & set(lab.__all__)  # importable from their stage modules, not the front door
     with pytest.raises(AttributeError):
         lab.no_such_name  # noqa: B018
 

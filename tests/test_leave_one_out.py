@@ -11,9 +11,9 @@ from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
 from lab.cli.main import main
 from lab.data.dataset import FrameSequenceDataset, build_dataset, fake_families
 from lab.errors import ConfigError, DataError, StorageError
-from lab.evaluation.holdout import holdout_markdown, holdout_scores, holdout_table
+from lab.experiments.holdout import holdout_markdown, holdout_scores, holdout_table
+from lab.experiments.leave_one_out import compared_models, leave_one_out
 from lab.runtime.checkpoint import read_checkpoint
-from lab.training.leave_one_out import compared_models, leave_one_out
 
 FAMILIES = ["boundary_jitter", "color_flicker"]
 

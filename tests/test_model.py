@@ -150,7 +150,7 @@ def test_input_conv_batching_follows_the_measured_rule_per_device(monkeypatch):
 def test_equals_the_usual_concat_convlstm_in_outputs_and_gradients(batched):
     """The bench's baseline (one conv over concat[x_t, h] per step) with the same weights gives the same
     outputs and the same gradients for the input and every weight, on both paths over the input conv."""
-    from lab.cli.bench_convlstm import NaiveConvLSTM
+    from benchmarks.reference import NaiveConvLSTM
 
     torch.manual_seed(0)
     ours = ConvLSTM(3, 4, kernel_size=3)

@@ -1,13 +1,17 @@
 """No result overwrites another silently: training into an existing run folder, reports (keyed by run and split),
-extracted frames and synthetic data are refused unless --overwrite; resuming a run is not an overwrite."""
+extracted frames and synthetic data are refused unless --overwrite; resuming a run is not an overwrite. And no
+result is left torn: a write that fails keeps the previous file whole and leaves no temp file (`lab.outputs`)."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 
 import pytest
 
-from lab.cli.commands import test_entry as seed_test, train_entry
+from lab.cli.evaluate import test_entry as seed_test
+from lab.cli.train import train_entry
 from lab.cli.main import main as lab_main
 
 from _fixtures import TINY_OVERRIDES
@@ -82,3 +86,76 @@ def test_split_names_of_the_configs_own_splits(synth_root, name, expected):
     assert split_name(synth_root / name, cfg) == expected
     assert default_report_dir("run", synth_root / name, cfg).as_posix() == f"reports/run/{expected}"
     assert split_name("/data/ffpp/test", cfg) == "ffpp-test"
+
+
+# ----------------------------------------------------------------------------------------- atomic writes
+
+
+def _text(path, version: int):
+    from lab.outputs import write_text
+
+    return write_text(path, f"| version | {version} |\n" * 2000)
+
+
+def _figure(path, version: int, broken: bool = False):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lab.outputs import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, version])
+    if broken:  # an artist that fails while the figure renders
+        ax.add_artist(matplotlib.artist.Artist()).draw = lambda renderer: 1 / 0
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("write, name", [(_text, "table.md"), (_figure, "roc.png")])
+def test_a_write_that_fails_keeps_the_previous_file_and_no_temp_file(tmp_path, monkeypatch, write, name):
+    from lab.errors import StorageError
+
+    path = tmp_path / name
+    write(path, 1)
+    before = path.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", disk_full)  # the new bytes are written, then the disk is full
+        with pytest.raises(StorageError, match="no space left on the device while writing, the previous file is intact"):
+            write(path, 2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    write(path, 3)
+    assert path.read_bytes() != before  # a write that succeeds replaces it
+
+
+def test_a_figure_that_fails_to_render_keeps_the_previous_file(tmp_path):
+    path = _figure(tmp_path / "curve.png", 1)
+    before = path.read_bytes()
+    with pytest.raises(ZeroDivisionError):
+        _figure(path, 2, broken=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["curve.png"]
+
+
+def test_a_writer_that_needs_a_file_name_is_atomic_too(tmp_path):
+    from lab.outputs import atomic_path
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"previous")
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"half of a new")
+            raise RuntimeError("encoder failed")
+    assert path.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]

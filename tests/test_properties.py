@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from lab.config import Config, SequenceConfig, flatten, from_dict, load_config, save_config, to_dict
 from lab.data.dataset import Item, plan_windows, window_starts
 from lab.errors import ConfigError
-from lab.evaluation.aggregate import STRATEGIES, frame_scores, video_score
 from lab.evaluation.evaluate import aggregate_videos
 from lab.inference.infer import _stream_windows, plan_prediction
+from lab.scoring.aggregate import STRATEGIES, frame_scores, video_score
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

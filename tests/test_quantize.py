@@ -58,8 +58,8 @@ def test_int8_flags_give_one_line_errors_before_any_export(tiny_checkpoint, synt
 
 
 def test_the_training_flop_fraction_is_positive():
-    from lab.cli.bench_timing import interleaved, row as _row
-    from lab.cli.bench_compress import bench_train_flops
+    from benchmarks.timing import interleaved, row as _row
+    from benchmarks.compress import bench_train_flops
 
     tiny = ("model.output_stride=8", "model.convlstm.hidden_channels=[8,8]")
     (row,) = bench_train_flops(side=32, steps=2, batch=1, repeats=1, interleaved=interleaved, row=_row,

@@ -94,7 +94,7 @@ KILL_IN_SAVE = """
 import os, signal, sys
 import torch
 import lab.runtime.checkpoint as checkpoint
-from lab.cli.commands import train_entry
+from lab.cli.train import train_entry
 
 real_save, saves = torch.save, []
 

@@ -12,7 +12,7 @@ import pytest
 from lab.data.dataset import discover_items, read_manifest
 from lab.data.video import open_item
 from lab.errors import StorageError
-from lab.evaluation.robustness import RESULT_FILES, robustness_sweep, write_perturbed_split
+from lab.experiments.robustness import RESULT_FILES, robustness_sweep, write_perturbed_split
 from lab.runtime.checkpoint import load_model
 
 

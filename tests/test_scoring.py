@@ -67,11 +67,11 @@ def split(tmp_path_factory):
 
 @pytest.mark.parametrize("extra", [(), ("sequence.max_windows_per_item=2",)])
 def test_shared_split_evaluation_equals_per_window_evaluation(split, extra, monkeypatch):
-    import lab.evaluation.evaluate as evaluate
+    import lab.scoring.windows as windows
 
     calls = []  # wrapped (still run): `test.py --eval` calls evaluate_split like the first call below
-    monkeypatch.setattr(evaluate, "dataset_window_logits",
-                        lambda *a, _real=evaluate.dataset_window_logits, **k: calls.append(1) or _real(*a, **k))
+    monkeypatch.setattr(windows, "dataset_window_logits",
+                        lambda *a, _real=windows.dataset_window_logits, **k: calls.append(1) or _real(*a, **k))
     model, cfg = tiny(*extra)
     with pytest.warns(UserWarning, match="shorter than 4 frames"):
         shared = evaluate_split(model, cfg, split, "cpu", threshold=0.5, progress=False)
@@ -131,7 +131,7 @@ def test_streaming_refuses_models_without_a_forward_state(h264, override, key):
 
 def test_seed_entry_points_score_through_the_shared_path_and_stream(h264, tmp_path, monkeypatch, capsys):
     import lab.inference.infer as infer
-    from lab.cli.commands import test_entry
+    from lab.cli.evaluate import test_entry
     from lab.cli.main import main
 
     model, cfg = tiny()

@@ -9,7 +9,8 @@ import torch
 from lab.runtime.checkpoint import read_checkpoint
 from lab.config import SchedulerConfig
 from lab.runtime.distributed import DistInfo, DistributedWeightedSampler
-from lab.training.loop import build_scheduler, fit
+from lab.training.loop import fit
+from lab.training.schedule import build_scheduler
 
 from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
 

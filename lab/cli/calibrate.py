@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from lab.cli.common import add_common_flags, config_overrides
+
 
 def calibrate_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab calibrate`."""
     p.add_argument("--checkpoint", default="checkpoints/best.pth", help="a checkpoint written by training")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir",
                    help="validation split with real/ and fake/ (default: the checkpoint's data.val_dir)")
@@ -21,10 +24,10 @@ def calibrate_arguments(p: argparse.ArgumentParser) -> None:
                    help="replace --out if it exists (--out CHECKPOINT --overwrite updates it in place, atomically)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
+    add_common_flags(p)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from lab.cli.commands import _overrides
     from lab.errors import ConfigError
     from lab.evaluation.recalibrate import calibrate_checkpoint
 
@@ -38,7 +41,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         method = "target_fpr"
     result = calibrate_checkpoint(args.checkpoint, args.data_dir, args.out, method=method, target_fpr=args.target_fpr,
                                   temperature_scaling=False if args.no_temperature else None,
-                                  overwrite=args.overwrite, overrides=_overrides(args), progress=not args.no_progress)
+                                  overwrite=args.overwrite, overrides=config_overrides(args), progress=not args.no_progress)
     cal = result.calibration
     if args.json:
         print(json.dumps({"checkpoint": str(result.path), "data_dir": result.data_dir,

@@ -9,11 +9,10 @@ subtle temporal-only edits) shows that it survives real motion, at a short CPU b
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
-
-import pandas as pd
 
 from lab.errors import DataError, StorageError
 
@@ -29,7 +28,7 @@ VARIANTS = (
     ("demo_d3", "D3, training-free (second-order spread, fitted not trained)", ("model.temporal=d3",)),
 )
 # The real-footage rows: `config/cpu_real.yaml` cut to a few minutes per model (half its training items, the
-# obvious and medium severities only, one window per item, 5 epochs); README "Real footage" has the full
+# obvious and medium severities only, one window per item, 5 epochs); docs/results/real-footage.md has the full
 # recipe on the full set and its numbers.
 REAL_CONFIGS = ("config/data_config.yaml", "config/cpu_real.yaml")
 REAL_SPEC = dict(train=128, val=32, test=48, severities=(1.0, 0.6))
@@ -41,6 +40,19 @@ REAL_VARIANTS = (
      ("model.temporal=frame", "model.input_streams=[rgb]")),
     ("demo_real_d3", "D3, training-free (second-order spread, fitted not trained)", ("model.temporal=d3",)),
 )
+
+
+def demo_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab demo`."""
+    p.add_argument("--data-root", default="data",
+                   help="where the synthetic splits go (default data/); the real-footage set goes in DATA_ROOT/real_footage_demo")
+    p.add_argument("--no-real-footage", action="store_true", help="skip the real-footage rows (about 5 minutes)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(data_root=args.data_root, progress=not args.no_progress, real_footage=not args.no_real_footage)
 
 
 def _refuse_foreign(root: Path) -> None:
@@ -83,10 +95,10 @@ def _train_variants(variants, configs, root: Path, extra: tuple[str, ...], progr
     """Train, evaluate on test and report each (run, what, overrides) variant; one table row each."""
     from lab.config import load_config
     from lab.evaluation.evaluate import evaluate_split
-    from lab.evaluation.decision import checkpoint_decision
     from lab.evaluation.report import write_report
     from lab.runtime.checkpoint import load_model
     from lab.runtime.device import resolve_device
+    from lab.scoring.decision import checkpoint_decision
     from lab.training.loop import fit
 
     data_overrides = [f"data.{split}_dir={root / split}" for split in ("train", "val", "test")]
@@ -118,8 +130,10 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
              reports_dir: str = "reports", log_dir: str = "logs", real_footage: bool = True) -> int:
     """The synthetic demo (data in `data_root`), then, unless `real_footage=False`, the real-footage rows
     (data in `data_root/real_footage_demo`). Writes reports/<run>/ per model and reports/demo/ablation.{md,json}."""
-    from lab.cli.commands import test_entry
-    from lab.data.outputs import ensure_writable
+    import pandas as pd
+
+    from lab.cli.evaluate import test_entry
+    from lab.outputs import ensure_writable, write_text
 
     start = time.perf_counter()
     root = Path(data_root)
@@ -142,8 +156,8 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
                  "with " + ", ".join(f"`{o}`" for o in REAL_OVERRIDES) + ")\n\n" + real_table + "\n")
         print("      ablation, real footage (test split):\n" + real_table)
     out = Path(reports_dir) / "demo"
-    (out / "ablation.md").write_text(text)
-    (out / "ablation.json").write_text(json.dumps({"synthetic": rows, "real_footage": real_rows}, indent=2))
+    write_text(out / "ablation.md", text)
+    write_text(out / "ablation.json", json.dumps({"synthetic": rows, "real_footage": real_rows}, indent=2))
 
     video = sorted((root / "test" / "fake").glob("*.mp4")) + sorted((root / "test" / "real").glob("*.mp4"))
     if not video:

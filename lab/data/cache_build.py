@@ -176,6 +176,8 @@ def _swap_in(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def build_caches(data_dir: str | Path, size: tuple[int, int], *, progress: bool = True) -> list[BuiltCache]:
-    """`build_cache` for `data_dir` (a split) or for every split inside it."""
-    return [build_cache(split, size, progress=progress) for split in find_splits(data_dir)]
+def build_caches(data_dir: str | Path, size: tuple[int, int], *, progress: bool = True) -> Iterator[BuiltCache]:
+    """`build_cache` for `data_dir` (a split) or for every split inside it, one result as each finishes. Every
+    split is found (or refused) before any is decoded."""
+    splits = find_splits(data_dir)
+    return (build_cache(split, size, progress=progress) for split in splits)

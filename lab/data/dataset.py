@@ -19,10 +19,10 @@ import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
 
 from lab.config import AugmentationConfig, ImageConfig, SequenceConfig
-from lab.errors import DataError
 from lab.data.cache import CacheMode, open_cache
 from lab.data.transforms import build_transform
 from lab.data.video import FrameSource, is_video, natural_key, open_item
+from lab.errors import DataError
 
 CLASSES: tuple[str, ...] = ("real", "fake")  # index = label
 MANIFEST = "manifest.csv"
@@ -95,7 +95,7 @@ def family_from_name(name: str, class_name: str) -> str:
 def resolve_num_workers(setting: int | str, cpus: int | None = None) -> int:
     """`data.num_workers` as a count. "auto": none on up to 2 CPUs, else half the CPUs this process may use (its
     affinity, so a container's limit counts), at most 8. On 2 cores the training step needs both: a worker
-    made a 64x64 real-footage epoch 14 % slower and a 32x32 synthetic one 5 % faster (README "Benchmarks")."""
+    made a 64x64 real-footage epoch 14 % slower and a 32x32 synthetic one 5 % faster (docs/results/design.md)."""
     if setting != "auto":
         return int(setting)
     if cpus is None:
@@ -288,7 +288,7 @@ class FrameSequenceDataset(Dataset):
         """Item `item`'s frames in order, one `(C, H, W)` tensor at a time, read from the source `read_clip` reads and
         put through `transform` one frame at a time. For a deterministic per-frame transform (evaluation's) each
         equals that frame in any `ds[i]` clip; scoring shares them among overlapping windows
-        (`lab.evaluation.shared`). A training transform draws its parameters per clip: do not use it here."""
+        (`lab.scoring.shared`). A training transform draws its parameters per clip: do not use it here."""
         for frame in self._sources[item].iter_frames():
             x = torch.from_numpy(frame).permute(2, 0, 1)[None]  # (1, C, H, W) uint8
             yield self.transform(x)[0] if self.transform is not None else x[0].float().div_(255.0)

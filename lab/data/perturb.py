@@ -1,6 +1,6 @@
 """Perturbations of whole clips, the degradations videos meet after they are made: H.264 re-encoding, JPEG,
 downscaling, Gaussian blur, sensor noise and a halved frame rate. Used by the robustness sweep
-(`lab.evaluation.robustness`) at fixed severities and by training-time augmentation (`ClipH264` and friends in
+(`lab.experiments.robustness`) at fixed severities and by training-time augmentation (`ClipH264` and friends in
 `lab.data.transforms`) at drawn ones.
 
 Every function takes and returns uint8 RGB frames `(T, H, W, 3)`; only `drop_frames` changes T, nothing changes

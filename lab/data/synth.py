@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lab.errors import ConfigError, StorageError
 from lab.data.video import write_video
+from lab.errors import ConfigError, StorageError
+from lab.outputs import write_text
 
 # Each family names the region attributes whose phases are re-drawn per frame in its fakes:
 # color_flicker: the region's RGB colour; boundary_jitter: its centre, semi-axes and tilt (the pasted boundary);
@@ -241,7 +242,7 @@ def _write_split(split_dir: Path, split_index: int, spec: SynthSpec) -> pd.DataF
                 _write_frames(split_dir / item, video, fmt)
             rows.append((item, label, family, f"synth-{kind}", spec.frames, spec.height, spec.width, fmt))
     table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    table.to_csv(split_dir / "manifest.csv", index=False)
+    write_text(split_dir / "manifest.csv", table.to_csv(index=False))
     return table
 
 

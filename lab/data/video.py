@@ -31,6 +31,7 @@ import cv2  # noqa: E402
 import numpy as np
 
 from lab.errors import DataError
+from lab.outputs import atomic_path
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
@@ -133,16 +134,14 @@ def write_h264(path: str | Path, frames_rgb: np.ndarray, fps: float = 25.0, *, c
                bframes: int = 3, times: np.ndarray | None = None, preset: str = "veryfast") -> Path:
     """Encode RGB uint8 `(T, H, W, 3)` frames as H.264 (libx264 in PyAV's wheel) in an .mp4, the way real
     datasets are stored: B-frames, a keyframe every `gop` frames, quality `crf`. `times` (seconds, one per
-    frame, increasing) gives a variable frame rate. Written to a temporary name, then renamed."""
+    frame, increasing) gives a variable frame rate. Written atomically (`lab.outputs.atomic_path`)."""
     import av  # PyAV: OpenCV's wheels cannot write H.264
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # the hidden .*.tmp pattern stale-temp clean-up removes
     height, width = frames_rgb.shape[1:3]
     rate = Fraction(fps).limit_denominator(1001)
     time_base = Fraction(1, 90000)
-    with av.open(str(tmp), "w", format="mp4") as container:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
         stream.time_base = stream.codec_context.time_base = time_base
@@ -154,7 +153,6 @@ def write_h264(path: str | Path, frames_rgb: np.ndarray, fps: float = 25.0, *, c
             video_frame.pts, video_frame.time_base = round(seconds / time_base), time_base
             container.mux(stream.encode(video_frame))
         container.mux(stream.encode())
-    tmp.replace(path)
     return path
 
 

@@ -1,1 +1,1 @@
-"""Scoring a split and saying how good it was: metrics, window-to-video aggregation, split evaluation, reports and their figures."""
+"""Saying how good the scores are: metrics, calibration and thresholds chosen on validation, split evaluation, shortcut checks, reports and their figures."""

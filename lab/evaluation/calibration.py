@@ -1,7 +1,8 @@
-"""Temperature scaling (Guo et al., 2017): one scalar T > 0 fitted on validation so that
-P(fake) = softmax(logits / T)[fake] means what it says. T is fitted by minimising the negative log-likelihood of
-the validation clip logits (scipy's bounded Brent search over log T); T only rescales the logits, so the ranking
-of the scores (ROC-AUC, and which windows a threshold separates) never changes.
+"""Choosing a checkpoint's Decision on validation (`decide`): temperature scaling (Guo et al., 2017), one scalar
+T > 0 fitted so that P(fake) = softmax(logits / T)[fake] means what it says, then the threshold by one of the rules
+in `lab.evaluation.thresholds`. T is fitted by minimising the negative log-likelihood of the validation clip logits
+(scipy's bounded Brent search over log T); T only rescales the logits, so the ranking of the scores (ROC-AUC, and
+which windows a threshold separates) never changes.
 """
 from __future__ import annotations
 
@@ -15,16 +16,12 @@ from scipy.special import log_expit
 
 from lab.errors import DataError
 from lab.evaluation.metrics import both_classes, expected_calibration_error
+from lab.evaluation.thresholds import rates, select_threshold
+from lab.scoring.decision import Decision, probabilities
 
 # T is searched in [T_MIN, T_MAX]: a factor of 20 either way is far beyond the 0.5-3 that trained networks need,
 # and T -> 0 turns every score into exactly 0 or 1 in floating point (ties: the ranking, and AUC, would be lost).
 T_MIN, T_MAX = 0.05, 20.0
-
-
-def probabilities(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """(..., 2) logits -> (...) P(fake) = softmax(logits / T)[..., 1]. Every scorer (evaluation, training's
-    validation, prediction, calibration) goes through this one function, so equal logits give equal scores."""
-    return (logits.float() / float(temperature)).softmax(-1)[..., 1]
 
 
 def margins(logits) -> np.ndarray:
@@ -89,3 +86,36 @@ def fit_temperature(labels, logits) -> Calibration:
         note = f"T stopped at the bound of [{T_MIN}, {T_MAX}]"
     return Calibration(t, True, nll(y, m, 1.0), nll(y, m, t), _ece(y, logits, 1.0), _ece(y, logits, t), len(y),
                        note)
+
+
+def decide(labels, logits, method: str = "youden", target_fpr: float = 0.01,
+           temperature_scaling: bool = True) -> tuple[Decision, Calibration, float]:
+    """Fit T on (N,) validation labels and (N, 2) clip logits (unless `temperature_scaling` is off), then choose
+    the threshold by `method`. Returns (decision, calibration record, the same cut on the uncalibrated scores: the
+    checkpoint's plain `threshold`).
+
+    Every rule depends only on the order of the scores, which T does not change, so the cut is chosen among the
+    uncalibrated validation scores (exactly the cut of a run without temperature scaling) and stated on the
+    calibrated scale: the lowest calibrated score of the windows it calls fake. Choosing among the calibrated
+    scores directly is the same in exact arithmetic, but T far from 1 can round distinct float32 scores to ties."""
+    labels = np.asarray(labels, dtype=int)
+    logits = torch.as_tensor(np.asarray(logits, dtype=np.float32))
+    calibration = fit_temperature(labels, logits) if temperature_scaling else Calibration.identity(labels, logits)
+    t = calibration.temperature
+    raw, calibrated = probabilities(logits, 1.0).numpy(), probabilities(logits, t).numpy()
+    chosen = select_threshold(labels, raw, method, target_fpr)
+    threshold = same_cut(chosen["value"], raw, calibrated)
+    fpr, recall = rates(labels, calibrated, threshold)
+    decision = Decision(threshold, method, t, calibration.fitted, chosen["target_fpr"], fpr, recall)
+    return decision, calibration, chosen["value"]
+
+
+def same_cut(threshold: float, scores, rescaled) -> float:
+    """The threshold on `rescaled` (a monotone rescaling of `scores`, item by item) that flags the items
+    `scores >= threshold` flags: the lowest rescaled score among them, or just above every rescaled score when
+    none is flagged. Items tied with it after rescaling are flagged too."""
+    scores, rescaled = np.asarray(scores, dtype=float), np.asarray(rescaled, dtype=float)
+    if np.array_equal(scores, rescaled):
+        return float(threshold)
+    flagged = scores >= threshold
+    return float(rescaled[flagged].min()) if flagged.any() else float(np.nextafter(rescaled.max(), np.inf))

@@ -16,10 +16,11 @@ from torch.utils.data import DataLoader
 from lab.data.dataset import build_dataset, resolve_num_workers
 from lab.errors import StorageError
 from lab.evaluation.calibration import Calibration
-from lab.evaluation.decision import Decision, checkpoint_decision, decide
-from lab.evaluation.evaluate import score_loader
+from lab.evaluation.calibration import decide
 from lab.runtime.checkpoint import atomic_save, checkpoint_config, load_model, read_checkpoint
 from lab.runtime.device import Precision, prepare_model, resolve_device
+from lab.scoring.decision import Decision, checkpoint_decision
+from lab.scoring.windows import score_loader
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Write an evaluation to `reports/<run>/<split>/`: metrics.json, per_item.csv, figures and report.md.
 
 Reports are keyed by the run and the evaluated split, and a folder holding another checkpoint's or split's
-report is refused unless `overwrite` (`lab.data.outputs.claim_report_folder`)."""
+report is refused unless `overwrite` (`lab.outputs.claim_report_folder`)."""
 from __future__ import annotations
 
 import json
@@ -12,11 +12,10 @@ import matplotlib.pyplot as plt
 import yaml
 
 from lab.config import Config, to_dict
-from lab.data.outputs import claim_report_folder
 from lab.evaluation.evaluate import Evaluation
 from lab.evaluation.metrics import both_classes
-from lab.runtime.checkpoint import atomic_write
 from lab.evaluation.viz import plot_confusion, plot_pr, plot_reliability, plot_roc
+from lab.outputs import claim_report_folder, write_text
 
 REPORT_FILES = ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md")
 
@@ -55,8 +54,8 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
     another checkpoint or split is refused unless `overwrite`."""
     out = claim_report_folder(out_dir, checkpoint=checkpoint, data_dir=ev.metrics["data_dir"], overwrite=overwrite)
     meta = {"checkpoint": str(checkpoint), **ev.metrics}
-    _write_text(out / "per_item.csv", ev.videos.to_csv(index=False))
-    _write_text(out / "per_window.csv", ev.windows.to_csv(index=False))
+    write_text(out / "per_item.csv", ev.videos.to_csv(index=False))
+    write_text(out / "per_window.csv", ev.windows.to_csv(index=False))
 
     y, s = ev.videos["label"].to_numpy(), ev.videos["score"].to_numpy()
     figures = {"confusion_matrix.png": plot_confusion(y, ev.videos["pred"], out / "confusion_matrix.png",
@@ -101,8 +100,8 @@ def write_report(ev: Evaluation, out_dir: str | Path, *, cfg: Config, checkpoint
         "", "## Files", "", "- `per_item.csv`: every video with its true label, score, prediction, window scores and its manifest columns",
         "- `per_window.csv`: every window with its start frame, P(fake) and per-timestep timeline", "",
         "## Config", "", "```yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip(), "```", ""]
-    path = _write_text(out / "report.md", "\n".join(lines))
-    _write_text(out / "metrics.json", json.dumps(_clean(meta), indent=2))  # last: it marks a finished report
+    path = write_text(out / "report.md", "\n".join(lines))
+    write_text(out / "metrics.json", json.dumps(_clean(meta), indent=2))  # last: it marks a finished report
     return path
 
 
@@ -132,7 +131,3 @@ def shortcut_lines(checks: dict | None) -> list[str]:
               f"| **the model** (clips, frames in order) | {_fmt(model['clip_auc'])} | higher | |",
               f"| **the model** (clips, frames shuffled in time) | {_fmt(model['clip_auc_frames_shuffled'])} | higher | |"]
     return lines
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

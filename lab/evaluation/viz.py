@@ -20,15 +20,16 @@ from sklearn import metrics as skm  # noqa: E402
 
 from lab.errors import DataError  # noqa: E402
 from lab.evaluation.metrics import reliability_curve  # noqa: E402
+from lab.outputs import save_figure  # noqa: E402
 
 
-def save_figure(fig, save_path: str | Path | None = None, tight: bool = True):
-    """Tighten the layout and, given a path, save the figure there (folders created); returns the figure."""
+def finish(fig, save_path: str | Path | None = None, tight: bool = True):
+    """Tighten the layout and, given a path, save the figure there (`lab.outputs.save_figure`: atomically,
+    folders created); returns the figure, so a notebook shows it inline."""
     if tight:
         fig.tight_layout()
     if save_path is not None:
-        Path(save_path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save_path, dpi=110)
+        save_figure(fig, save_path)
     return fig
 
 
@@ -39,7 +40,7 @@ def plot_roc(labels, scores, save_path=None, title: str = "ROC", label: str = "m
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_pr(labels, scores, save_path=None, title: str = "Precision-recall", label: str = "model"):
@@ -50,7 +51,7 @@ def plot_pr(labels, scores, save_path=None, title: str = "Precision-recall", lab
     ax.axhline(np.mean(labels), ls="--", c="grey", lw=1, label="chance")
     ax.set(xlabel="recall (fake)", ylabel="precision (fake)", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower left")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_confusion(labels, preds, save_path=None, title: str = "Confusion matrix",
@@ -60,7 +61,7 @@ def plot_confusion(labels, preds, save_path=None, title: str = "Confusion matrix
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
                 xticklabels=class_names, yticklabels=class_names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_reliability(labels, scores, save_path=None, bins: int = 10, title: str = "Reliability",
@@ -76,7 +77,7 @@ def plot_reliability(labels, scores, save_path=None, bins: int = 10, title: str 
     ax.plot(conf, acc, marker="o", lw=2, c="tab:blue", label=label)
     ax.set(xlabel="predicted P(fake)", ylabel="observed fraction fake", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="best", fontsize="small")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def read_scalars(log_path: str | Path) -> pd.DataFrame:
@@ -107,7 +108,7 @@ def plot_training_curves(log_path: str | Path, save_path: str | Path | None = No
                 ax.plot(part["step"], part["value"], marker="o", ms=3, label=tag)
         ax.set(title=name, xlabel="epoch")
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def frame_strip(frames: np.ndarray, max_frames: int = 8) -> np.ndarray:
@@ -136,4 +137,4 @@ def visualize_prediction(frames: np.ndarray, prediction: Any, save_path: str | P
         bottom.plot(np.arange(len(per_frame)), np.asarray(per_frame, dtype=float), lw=2, c="tab:red")  # 0-based
         bottom.axhline(pred.get("threshold", 0.5), ls="--", c="grey", lw=1)
     bottom.set(xlabel="frame", ylabel="P(fake)", ylim=(0, 1))
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)

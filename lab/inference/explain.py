@@ -22,7 +22,7 @@ from lab.data.video import open_item, write_h264
 from lab.errors import ConfigError, StorageError
 from lab.inference.heatmap import explaining_window, frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction
-from lab.runtime.checkpoint import atomic_write
+from lab.outputs import write_bytes
 
 FORMATS = (".mp4", ".png")
 TIMELINE_HEIGHT = 160  # pixels
@@ -175,5 +175,5 @@ def _write_strip(out: Path, prediction: Prediction, chosen: list[dict], overlays
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV always encodes uint8 RGB
         raise RuntimeError("cannot encode the strip as PNG")
-    atomic_write(out, lambda fh: fh.write(buf.tobytes()))
+    write_bytes(out, buf.tobytes())
     return image.shape[:2]

@@ -25,8 +25,9 @@ from torch import nn
 
 from lab.config import to_dict
 from lab.errors import LabError, StorageError
-from lab.evaluation.decision import checkpoint_decision
-from lab.runtime.checkpoint import atomic_write, load_model
+from lab.outputs import ensure_writable, write_bytes
+from lab.runtime.checkpoint import load_model
+from lab.scoring.decision import checkpoint_decision
 
 
 class ExportError(LabError):
@@ -57,8 +58,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
                 int8_tolerance: float = 0.1) -> ExportResult:
     """Export `checkpoint`'s model, check it with onnxruntime, and only then write `out` (atomically): a failed
     export or check leaves whatever was at `out` untouched. `int8`: a `lab.inference.quantize.Int8Settings`."""
-    from lab.data.outputs import ensure_writable
-
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise StorageError("the output is not an .onnx file", out, "give a path ending in .onnx")
@@ -89,7 +88,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     proto = program.model_proto
     config = {k: v for k, v in to_dict(cfg).items() if k != "data"}  # not the training machine's paths
     # `threshold` applies to softmax(logits) as exported; `decision` holds the temperature T and the threshold on
-    # softmax(logits / T) with the rule that chose it (lab.evaluation.decision).
+    # softmax(logits / T) with the rule that chose it (lab.scoring.decision).
     decision = checkpoint_decision(ckpt)
     meta = {"convlstm_lab.config": json.dumps(config), "convlstm_lab.threshold": str(ckpt.get("threshold", 0.5)),
             "convlstm_lab.temperature": str(decision.temperature),
@@ -124,7 +123,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
                               "nothing was written; use the fp32 export (no --int8)"
                               + (", or --int8-convs encoder" if int8.convs == "all" else ""))
     ensure_writable(out.parent, "ONNX output", "--onnx")
-    atomic_write(out, lambda fh: fh.write(data))
+    write_bytes(out, data)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return ExportResult(out, ("batch", *shape), diff, opset, int8_diff, len(calibration or ()))
 

@@ -2,7 +2,7 @@
 
 Frames stream through a ring buffer of one window, so memory is bounded by the window and the batch,
 never by the video's length. Each frame is encoded once for all the windows that overlap it
-(`lab.evaluation.shared`); the scores equal re-running the model per window. The video score comes from the
+(`lab.scoring.shared`); the scores equal re-running the model per window. The video score comes from the
 same windows evaluation scores (starts 0, stride, 2*stride, ...), so `predict` and `test.py --eval` agree;
 where those windows leave frames without a per-frame score (usually the last frames), extra windows are run
 for per-frame scores only.
@@ -15,7 +15,7 @@ A per-frame score is P(fake) at that frame from the per-timestep head (trained w
 carried over every frame (`lab.inference.streaming`): no windows, one per-frame P(fake) from the per-step head
 with the state that has seen every earlier frame, and a video score that is `inference.aggregation` applied to
 those per-frame scores (from frame min_context - 1 on), since the clip head's pooling over a window has no window
-to pool. It differs from the window score; README "Command line" says how.
+to pool. It differs from the window score; docs/inference.md says how.
 """
 from __future__ import annotations
 
@@ -28,19 +28,18 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lab.evaluation.aggregate import decision_threshold, frame_scores, video_score
 from lab.config import Config, SequenceConfig
-from lab.runtime.device import Precision
+from lab.data.dataset import window_starts
+from lab.data.transforms import build_transform
+from lab.data.video import IMAGE_EXTS, VIDEO_EXTS, is_video, open_item
 from lab.errors import DataError
-from lab.evaluation.calibration import probabilities
-from lab.evaluation.decision import Decision, as_decision
-from lab.evaluation.evaluate import score_clips
-from lab.evaluation.shared import can_share, encoded_windows, score_encoded
 from lab.inference.streaming import check_streamable, stream_step_logits
 from lab.runtime.checkpoint import unwrap
-from lab.data.transforms import build_transform
-from lab.data.dataset import window_starts
-from lab.data.video import IMAGE_EXTS, VIDEO_EXTS, is_video, open_item
+from lab.runtime.device import Precision
+from lab.scoring.aggregate import decision_threshold, frame_scores, video_score
+from lab.scoring.decision import Decision, as_decision, probabilities
+from lab.scoring.shared import can_share, encoded_windows, score_encoded
+from lab.scoring.windows import score_clips
 
 
 @dataclass
@@ -125,7 +124,7 @@ def predict(path: str | Path, model: torch.nn.Module, cfg: Config, *, threshold:
     """Score a video file or a folder of frames with `model` (built from `cfg`). `threshold`: a checkpoint's
     Decision (`checkpoint_decision(ckpt)`: temperature and threshold) or a plain threshold on uncalibrated scores.
     `share_encoder` (default `inference.share_encoder`): encode each frame once for all the windows that overlap it
-    (`lab.evaluation.shared`; equal scores, less work); False re-runs the whole model per window.
+    (`lab.scoring.shared`; equal scores, less work); False re-runs the whole model per window.
     `streaming`: one pass with the ConvLSTM state carried over the whole video, `chunk` frames at a time (default
     `max(sequence.length, inference.batch_size)`); see the module docstring for how its scores differ."""
     decision = as_decision(threshold)

@@ -3,7 +3,7 @@
 QDQ format, int8 weights per output channel, uint8 activations whose ranges come from calibration on real
 windows of a data folder (the eval transform, windows spread over the whole split so both classes are seen).
 `convs="encoder"` (the default) quantises the frame encoder's convolutions and leaves the ConvLSTM's gates in
-fp32; `"all"` quantises the ConvLSTM's convolutions too. Measured speed and AUC: README "Quantisation".
+fp32; `"all"` quantises the ConvLSTM's convolutions too. Measured speed and AUC: docs/results/compression.md.
 """
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ class ClipClassifier(nn.Module):
 
     def forward_encoded(self, maps: Tensor) -> ClipFeatures:
         """What `forward_features` does after the encoder: encoder maps (B, T, C_enc, h, w) in. Scoring overlapping
-        windows encodes each frame once and calls this per window (`lab.evaluation.shared`)."""
+        windows encodes each frame once and calls this per window (`lab.scoring.shared`)."""
         raise NotImplementedError
 
     def forward_head(self, embedding: Tensor) -> Tensor:

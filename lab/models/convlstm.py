@@ -12,33 +12,16 @@ from torch import Tensor, nn
 
 State = tuple[Tensor, Tensor]  # (h, c), each (B, hidden, H, W)
 
-# `ConvLSTM` runs `input_conv` over all T frames as one batched convolution outside the time loop when the
-# feature map has at most this many pixels; above that, each step runs ONE convolution over concat[x_t, h]
-# with the two weights concatenated (the same function). Measured on this project's shared 2-core CPU:
-# batched over T vs the step-by-step loop of two convolutions, one thread, min of 7 interleaved runs, one
-# layer, B=2, T=16, hidden 64, kernel 3 (loop time / batched time, forward+backward and forward only):
-#   7x7   C_in 512: 1.40x / 1.45x      14x14 C_in 256: 1.04x / 1.05x
-#   28x28 C_in 128: 0.84x / 0.90x      56x56 C_in 64:  0.60x / 0.84x
-# and per step, forward+backward, median of 5 (ms, under heavy load: read the ratios): one convolution over
-# concat[x_t, h] 1204 against input_conv + hidden_conv 1718 at 56x56 (1.43x), 780 against 1096 at 28x28
-# (1.41x): oneDNN on this CPU runs a C_in 64-128 convolution well below the efficiency of one twice as
-# deep.
-# On a GPU the layer at these sizes is mostly bound by the host issuing kernels (every shape took 7.5-17 ms for
-# 16 steps whatever its FLOPs), so fewer, larger kernels tend to win. Against the concat ConvLSTM, on an H100,
-# fwd+bwd, B=2, T=16 (`scripts/device/gpu_bench.py`, part "convlstm variants"; first call, batched over T /
-# concat per step; README "Benchmarks" has the second):
-#   fp32 (TF32 off):  7x7 1.11x / 1.26x   14x14 1.37x / 1.09x   28x28 1.12x / 1.07x   56x56 0.83x / 1.05x
-#   bf16 autocast:    7x7 1.31x / 1.11x   14x14 1.19x / 0.95x   28x28 1.31x / 1.07x   56x56 1.30x / 1.06x
-# hence batched at every size under bf16 autocast (what CUDA training runs), and otherwise up to 28x28: in fp32
-# the two are close below 56x56 (7x7 favoured concat in one call, batched in the other). fp16 autocast (GPUs
-# without bf16), TF32 convolutions (fp32's default) and other batch sizes were not measured.
+# Up to this many pixels `ConvLSTM` runs `input_conv` over all T frames as one batched convolution (small maps: fewer,
+# larger calls win); above it, one convolution over concat[x_t, h] per step (large maps: the deeper convolution wins).
+# The numbers: `make bench` ("convlstm input conv"), docs/results/design.md and docs/results/gpu.md.
 BATCHED_INPUT_CONV_MAX_PIXELS = 14 * 14
 CUDA_BATCHED_INPUT_CONV_MAX_PIXELS = 28 * 28
 
 
 def batched_input(x: Tensor, max_pixels: int | None = None) -> bool:
     """Whether `ConvLSTM` runs its input convolution over all T frames of x (B, T, C, H, W) at once (else one
-    concat convolution per step). `max_pixels`: an instance's override; None: the measured rule above."""
+    concat convolution per step). `max_pixels`: an instance's override; None: the rule above."""
     pixels = x.shape[-2] * x.shape[-1]
     if max_pixels is not None:
         return pixels <= max_pixels

@@ -6,7 +6,7 @@ a frozen encoder, takes second-order temporal differences of the embeddings and 
 (v_t = |e_(t+1) - e_t|, a_t = v_(t+1) - v_t, score = std(a)) and reports that real videos fluctuate more than
 generated ones. Here that is `difference: distance`; the default, `vector`, spreads the norms of the vector second
 differences |e_(t+1) - 2 e_t + e_(t-1)| instead, which scored higher on validation on both development sets
-(README, "D3 baseline"). Which side is fake is not assumed here: `lab.models.classifier.D3Classifier.fit_direction`
+(docs/results/d3-shortcuts.md). Which side is fake is not assumed here: `lab.models.classifier.D3Classifier.fit_direction`
 decides it on training data, since a manipulation that adds jitter (most of the synthetic set's) moves the
 score the other way from a generator that smooths motion.
 """

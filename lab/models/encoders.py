@@ -75,8 +75,8 @@ class DetailEnergyStream(nn.Module):
     Why: a small shift of a textured area barely changes how much detail a 7x7 neighbourhood holds (an edge
     crossing the window's border does change it), while an edit that changes a region's gain or contrast,
     sharpens or softens it, or blends it differently from one frame to the next makes E jump. A constant
-    brightness offset leaves E unchanged. In the plain residual such edits drown in the motion edges (README,
-    "Real footage": with this stream `config/cpu_real.yaml` took sharpness flicker from 0.698 to 0.898 test AUC).
+    brightness offset leaves E unchanged. In the plain residual such edits drown in the motion edges (with this stream
+    `config/cpu_real.yaml` took sharpness flicker from 0.698 to 0.898 test AUC: docs/results/real-footage.md).
     Computed in float32 whatever the autocast; (B, T, 3, H, W) -> (B, T, 2, H, W), within a clip only.
     """
 

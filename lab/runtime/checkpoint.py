@@ -1,19 +1,15 @@
 """Self-describing checkpoints: weights + full config + epoch + metrics + threshold + class names.
 
-Written atomically (temp file in the same folder, fsync, rename, fsync of the folder) so a crash, a kill or a
-full disk during a save never leaves a torn file: the previous file stays whole. Read with
+Written atomically (`lab.outputs.atomic_write`: temp file in the same folder, fsync, rename, fsync of the folder)
+so a crash, a kill or a full disk during a save never leaves a torn file: the previous file stays whole. Read with
 `torch.load(weights_only=True)`: only tensors and plain containers, never pickled code.
 Loading a checkpoint rebuilds its model with no other input (`load_model`).
 """
 from __future__ import annotations
 
-import errno
-import os
 import pickle
 import random
 import re
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,8 @@ from torch import nn
 
 from lab._version import __version__
 from lab.config import Config, from_dict
-from lab.errors import CheckpointError, LabError, StorageError
+from lab.errors import CheckpointError, LabError
+from lab.outputs import atomic_write
 from lab.runtime.device import prepare_model
 
 FORMAT = "convlstm-lab/1"
@@ -42,99 +39,9 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-_DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-                errno.EFBIG: "file too large for this file system"}
-TEMP_GLOB = ".*.tmp"  # what atomic writes leave behind when a process is killed mid-write
-
-
-def _write_failed(exc: OSError, path: Path) -> LabError | OSError:
-    """The one-line error for a failed atomic write: the previous file is untouched, say so."""
-    what = _DISK_ERRORS.get(exc.errno) or exc.strerror or type(exc).__name__
-    kept = "the previous file is intact" if path.exists() else "nothing was written"
-    return StorageError(f"{what} while writing, {kept}", path,
-                        "free space or choose another folder; a training run continues with --resume <run>/last.pth")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (a power cut after os.replace could otherwise lose it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """Call `write(binary_file)` on a temp file beside `path`, fsync, then rename it over `path`.
-    `path` is always either the old file or the whole new one; on any failure the temp file is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint should be as readable as any file
-    fh = None
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            fh = _Recording(raw)
-            write(fh)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        # torch.save turns a failed write into RuntimeError("unexpected pos ..."): the recorded OSError says why.
-        os_error = exc if isinstance(exc, OSError) else getattr(fh, "error", None)
-        if os_error is not None and os_error.errno in _DISK_ERRORS:
-            raise _write_failed(os_error, path) from exc
-        raise
-    _fsync_folder(path.parent)
-    return path
-
-
-class _Recording:
-    """A binary file that remembers the OSError of a failed write (torch's zip writer hides it)."""
-
-    def __init__(self, raw):
-        self.raw, self.error = raw, None
-
-    def write(self, data) -> int:
-        try:
-            return self.raw.write(data)
-        except OSError as exc:
-            self.error = exc
-            raise
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-
 def atomic_save(obj: Any, path: str | Path) -> Path:
+    """`torch.save(obj)` into `path` through the one atomic writer."""
     return atomic_write(path, lambda fh: torch.save(obj, fh))
-
-
-def atomic_copy(src: str | Path, dst: str | Path) -> Path:
-    """Copy a file so that `dst` is either the old file or the whole new one, never a torn copy."""
-    def copy(fh) -> None:
-        with open(src, "rb") as source:
-            shutil.copyfileobj(source, fh, 1 << 20)
-
-    out = atomic_write(dst, copy)
-    shutil.copymode(src, out)
-    return out
-
-
-def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Delete temp files that a killed atomic write left in `folder` (never the finished files)."""
-    stale = [p for p in Path(folder).glob(TEMP_GLOB) if p.is_file()] if Path(folder).is_dir() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
 
 
 def rng_state() -> dict[str, Any]:

@@ -23,25 +23,26 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
-from lab.runtime.checkpoint import atomic_copy, atomic_write, remove_stale_temps, rng_state, save_checkpoint
 from lab.config import Config, flatten, to_dict
 from lab.data.dataset import build_dataset, make_weighted_sampler, resolve_num_workers
-from lab.data.transforms import DeviceJitter, jitter_on_device
-from lab.data.outputs import claim_run_folders
 from lab.data.sampling import EpochSampler, SeededSamples, step_seed
+from lab.data.transforms import DeviceJitter, jitter_on_device
+from lab.outputs import atomic_copy, claim_run_folders, remove_stale_temps, write_text
+from lab.runtime.checkpoint import rng_state, save_checkpoint
 from lab.runtime.device import Precision, prepare_model, resolve_device, use_fast_kernels
 from lab.runtime.distributed import (DistInfo, DistributedWeightedSampler, broadcast_buffers, broadcast_flag,
                                      init_distributed, shutdown)
 from lab.errors import DataError
-from lab.evaluation.decision import Decision, decide
-from lab.evaluation.evaluate import score_loader
+from lab.evaluation.calibration import decide
 from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.models.classifier import build_model
 from lab.models.summary import summarize
+from lab.scoring.decision import Decision
+from lab.scoring.windows import score_loader
 from lab.training.faults import NonFiniteGuard, deterministic_failure
-from lab.training.schedule import build_scheduler  # noqa: F401  (also importable from here, as before)
-from lab.training.training_free import fit_training_free, is_training_free
+from lab.training.schedule import build_scheduler
 from lab.training.state import CheckpointClock, Progress, RunState, restore_run, stale_state_note
+from lab.training.training_free import fit_training_free, is_training_free
 
 
 @dataclass(frozen=True)
@@ -352,8 +353,7 @@ def fit(
                                                "hparam/best_epoch": state.best["epoch"]}, run_name="hparams")
             if publish_best is not None and best_path.is_file():
                 atomic_copy(best_path, publish_best)
-            history_csv = pd.DataFrame(state.history).to_csv(index=False).encode()
-            atomic_write(run_ckpt_dir / "history.csv", lambda fh: fh.write(history_csv))
+            write_text(run_ckpt_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
             if guard.skipped_total:
                 tqdm.write(f"skipped {guard.skipped_total} step(s) with a non-finite loss or gradient "
                            "(training.nonfinite_loss=skip)")

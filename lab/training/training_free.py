@@ -19,15 +19,15 @@ from tqdm.auto import tqdm
 
 from lab.config import Config
 from lab.data.dataset import build_dataset, resolve_num_workers
-from lab.data.outputs import claim_run_folders
 from lab.errors import ConfigError, DataError
-from lab.evaluation.evaluate import score_loader
-from lab.evaluation.decision import decide
+from lab.evaluation.calibration import decide
 from lab.evaluation.metrics import binary_metrics, both_classes
 from lab.models.classifier import MODELS, build_model
 from lab.models.summary import summarize
-from lab.runtime.checkpoint import atomic_copy, atomic_write, save_checkpoint
+from lab.outputs import atomic_copy, claim_run_folders, write_text
+from lab.runtime.checkpoint import save_checkpoint
 from lab.runtime.device import resolve_device
+from lab.scoring.windows import score_loader
 
 
 @torch.no_grad()
@@ -107,7 +107,7 @@ def fit_training_free(cfg: Config, *, run_name: str, checkpoint_dir: str | Path,
     if publish_best is not None:
         atomic_copy(best_path, publish_best)
     history = pd.DataFrame([row])
-    atomic_write(run_ckpt_dir / "history.csv", lambda fh: fh.write(history.to_csv(index=False).encode()))
+    write_text(run_ckpt_dir / "history.csv", history.to_csv(index=False))
     with SummaryWriter(str(run_log_dir)) as writer:
         for key in ("val_auc", "val_acc", "val_loss", "threshold"):
             writer.add_scalar(key.replace("_", "/", 1), row[key], 0)

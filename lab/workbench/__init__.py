@@ -2,7 +2,7 @@
 
 Notebooks import from `lab` and `lab.workbench` only. Names load on first use, like `lab`'s.
 """
-import importlib as _importlib
+from lab._lazy import lazy_exports as _lazy_exports
 
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     # modules: tables (`analysis`) and their figures (`plots`)
@@ -16,17 +16,4 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lab.workbench' has no attribute '{name}'")
-    module, attribute = _EXPORTS[name]
-    loaded = _importlib.import_module(module)
-    value = loaded if attribute is None else getattr(loaded, attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())

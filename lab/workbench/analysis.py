@@ -1,7 +1,8 @@
 """The numbers behind the notebooks: dataset statistics, frame-difference energy, class balance, worst errors,
 threshold sweeps, per-group breakdowns and the temporal ablation (the same clips with their frames shuffled).
 
-Everything here returns plain pandas / numpy objects; the matching figures are in `lab.workbench.plots`.
+Everything here returns plain pandas / numpy objects; the matching figures are in `lab.workbench.plots`. The tables
+the notebooks take from the stages below (`attach_manifest`, `shortcut_table`, `decision_threshold`) are here too.
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from torch.utils.data import DataLoader
 from lab.config import Config
 from lab.data.dataset import CLASSES, FrameSequenceDataset, build_dataset, make_weighted_sampler, resolve_num_workers
 from lab.data.video import FrameSource, is_video
-from lab.evaluation.aggregate import frame_scores
-from lab.evaluation.evaluate import score_clips
 from lab.evaluation.groups import attach_manifest  # noqa: F401  (re-exported: the notebooks call analysis.attach_manifest)
 from lab.evaluation.metrics import binary_metrics, both_classes
-from lab.evaluation.shortcuts import shuffle_time  # noqa: F401  (re-exported: the frame shuffle lives there)
+from lab.evaluation.shortcuts import shortcut_table, shuffle_time  # noqa: F401  (re-exported for the notebooks)
+from lab.scoring.aggregate import decision_threshold, frame_scores  # noqa: F401  (decision_threshold: re-exported)
+from lab.scoring.windows import score_clips
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 METRIC_KEYS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "eer", "ece")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from lab.errors import LabError
+from lab.outputs import write_text
 
 PROJECT_MARKER = Path("config") / "data_config.yaml"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -169,7 +170,7 @@ def strip_outputs(path: str | Path) -> bool:
         nb.metadata.pop(key, None)
     after = nbformat.writes(nb)
     if after != before:
-        Path(path).write_text(after)
+        write_text(path, after)
     return after != before
 
 
@@ -215,9 +216,7 @@ def write_html(notebook_path: str | Path) -> Path:
 
     path = Path(notebook_path)
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
-    out = path.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    return write_text(path.with_suffix(".html"), body)
 
 
 def run_notebooks(run_name: str = "notebooks", out_dir: str | Path | None = None,

