@@ -153,7 +153,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     if not sep or not key.strip():
         raise ConfigError("an override must look like key.path=value", item, "e.g. --set training.batch_size=4")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.safe_load(raw) if raw.strip(" \t\r\n") else ""  # YAML's own whitespace only
     except yaml.YAMLError:
         value = raw
     node = data

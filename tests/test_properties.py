@@ -71,7 +71,8 @@ def configs(draw) -> Config:
 def as_set(key: str, value) -> str:
     """The `--set` argument a user would type for this value (YAML flow style, quoted where YAML needs it)."""
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True)
-    return f"{key}={text.strip().removesuffix('...').strip()}"
+    text = text.removesuffix("\n").removesuffix("\n...").rstrip("\n")  # not strip(): it eats a non-breaking space
+    return f"{key}={text}"
 
 
 @FAST
