@@ -21,13 +21,12 @@ from lab.config import ModelConfig, load_config
 from lab.errors import ConfigError
 from lab.models.classifier import build_model
 from lab.models.encoders import build_encoder
-from lab.models.pretrained import MOBILENET_V2
+from lab.models.pretrained import MOBILENET_V2, load_imagenet_weights
 
 from _contract import assert_contract, assert_works, call
 from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
 
 WEIGHTS = tv.MobileNet_V2_Weights.IMAGENET1K_V1
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -168,9 +167,10 @@ def test_partly_frozen_training_changes_only_the_trainable_stages(mobilenet_home
                       "model.freeze_backbone=true", "model.trainable_stages=1", "training.epochs=1")
     result = fit(cfg, run_name="partly", checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "logs", progress=False)
     trained = load_model(result.last_path)[0].encoder.state_dict()
-    loaded = build_model(cfg.model).encoder.state_dict()  # the ImageNet values the run started from
-    assert list(dict(build_model(cfg.model).encoder.body.named_children())) == [
+    start = build_model(cfg.model).encoder  # the ImageNet values the run started from
+    assert list(dict(start.body.named_children())) == [
         "features0", "features1", "features2_3", "features4_6"]  # output stride 8: the last one trains
+    loaded = start.state_dict()
     frozen = [k for k in loaded if not k.startswith("body.features4_6.") and ".extra." not in k]
     trainable = [k for k in loaded if k.startswith("body.features4_6.")]
     assert any("running_mean" in k for k in frozen) and any("running_mean" in k for k in trainable)
@@ -227,9 +227,7 @@ def test_the_rgb_path_feeds_imagenet_normalised_frames(mobilenet_home, tmp_path,
     ours = dataset[0][0]  # (T=1, 3, 224, 224)
     # torchvision resizes the short side to 224 and crops the centre 224x224: the project's eval box
     theirs = WEIGHTS.transforms(resize_size=224)(Image.open(photo).convert("RGB"))[None]
-    head = tv.mobilenet_v2(weights=None)
-    head.load_state_dict(torch.load(hub_path(mobilenet_home), weights_only=True))
-    head.eval()
+    head = load_imagenet_weights(tv.mobilenet_v2(weights=None), WEIGHTS).eval()  # the project's loader, whole net
     with torch.no_grad():
         logits = {name: head(x)[0] for name, x in (("ours", ours), ("theirs", theirs), ("bgr", ours[:, [2, 1, 0]]))}
     categories = WEIGHTS.meta["categories"]

