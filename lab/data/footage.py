@@ -29,12 +29,14 @@ Which clips, and which of their frames, each split uses (`lab.data.clip_split`):
   more than `max_clip_share` of them (vtest alone has 795 frames).
 - `auto` (the default): `fetched` when `lab footage fetch` has run, else `embedded`.
 In both, an item never spans a shot cut (`lab.data.shots`). Items differ in clip, start frame, crop box, crop
-scale, mirroring and playback direction (real footage played backwards is still real footage).
+scale, mirroring and playback direction (real footage played backwards is still real footage). With
+`faceswap=FaceSwapSpec(...)` the face-swap items are written into the same tree as a fifth family.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -46,6 +48,9 @@ from lab.data.items import BASE_COLUMNS, FORMATS, check_counts, claim_output, it
 from lab.data.shots import draw_start, segments, shot_cuts, window_count
 from lab.errors import ConfigError, DataError
 from lab.fetch.pins import FOOTAGE
+
+if TYPE_CHECKING:
+    from lab.data.faceswap.generate import FaceSwapSpec
 
 FAMILIES: tuple[str, ...] = ("gain_flicker", "warp_jitter", "sharpness_flicker", "ghost_blend")
 CLIPS: tuple[str, ...] = ("carphone_pristine", "bikes", "bigbuckbunny")  # the embedded set's clips
@@ -250,19 +255,33 @@ def _clip_items(out: Path, name: str, plan: dict[str, list[str]], spec: FootageS
     return rows
 
 
-def generate_footage(out_dir: str | Path, spec: FootageSpec = FootageSpec(), *, overwrite: bool = False) -> pd.DataFrame:
-    """Write `out_dir/{train,val,test}/{real,fake}/<item>` and `out_dir/<split>/manifest.csv`.
+def generate_footage(out_dir: str | Path, spec: FootageSpec = FootageSpec(), *, faceswap: FaceSwapSpec | None = None,
+                     overwrite: bool = False, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Write `out_dir/{train,val,test}/{real,fake}/<item>` and `out_dir/<split>/manifest.csv`; with `faceswap`,
+    the face-swap items too, in the same tree under the same clip split.
 
     Returns the manifests with a leading `split` column. Refuses split folders that already hold files unless
-    `overwrite=True`, which removes only those folders first."""
+    `overwrite=True`, which removes only those folders first. `log` gets the face swaps' window counts."""
     out = Path(out_dir)
     fetched = uses_fetched(spec.footage)
     plan = plan_items(spec, fetched)  # before anything is written or removed
+    if faceswap is not None:
+        from lab.data.faceswap.generate import FACESWAP_COLUMNS, check_sources, write_faceswap_items
+
+        if not fetched:
+            raise ConfigError("face swaps in the real-footage tree need the fetched clips' split", "--footage",
+                              "run lab footage fetch and use --footage fetched (or auto)")
+        check_sources(faceswap)
     claim_output(out, overwrite)
     rows = [row for name in dict.fromkeys(n for split in SPLITS for n in plan[split])
             for row in _clip_items(out, name, plan, spec, fetched)]
     table = pd.DataFrame(rows, columns=["split", "order", *MANIFEST_COLUMNS])
     columns = MANIFEST_COLUMNS
+    if faceswap is not None:
+        swaps = write_faceswap_items(out, faceswap, log)
+        table = pd.concat([table, swaps.assign(order=[(2 + label, i) for label, i in
+                                                      zip(swaps["label"], range(len(swaps)))])])
+        columns = (*MANIFEST_COLUMNS, *[c for c in FACESWAP_COLUMNS if c not in MANIFEST_COLUMNS])
     table = table.sort_values(["split", "order"], key=lambda c: c.map(SPLITS.index) if c.name == "split" else c,
                               kind="stable")
     return write_manifests(out, table, columns)
