@@ -106,24 +106,52 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parts(text: str) -> tuple[int, ...]:
+    """`0-2` or `0,1,2` or `0-2,7` -> (0, 1, 2[, 7])."""
+    numbers: list[int] = []
+    try:
+        for piece in text.split(","):
+            low, _, high = piece.strip().partition("-")
+            numbers += range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of part numbers like 0-2 or 0,1,2") from None
+    if not numbers:
+        raise argparse.ArgumentTypeError(f"{text!r} names no part")
+    return tuple(sorted(set(numbers)))
+
+
 def prepare_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of `lab prepare` (the work is in lab.data.prepare)."""
-    from lab.data.prepare.plan import DETECTORS, FORMATS, Settings
+    from lab.data.prepare.plan import DETECTORS, FACE_MODES, FORMATS, SPLIT_MODES, Settings
 
     d = Settings(format="folders")  # the defaults, stated once
     p.add_argument("source", help="the downloaded dataset's root folder")
     p.add_argument("out", help="output root: OUT/{train,val,test}/{real,fake}/<item>/ and OUT/<split>/manifest.csv")
     p.add_argument("--format", choices=("auto", *FORMATS), default="auto",
                    help="layout of SOURCE (default: recognised from its folders)")
-    p.add_argument("--compression", default=d.compression, help="FF++: raw, c23 or c40 (default c23)")
+    p.add_argument("--split", choices=SPLIT_MODES, default=d.split,
+                   help="DFDC: official (test and validation are the official sets; the default when SOURCE has "
+                        "test/labels.csv), parts (whole training parts held out; the default otherwise) or drawn "
+                        "(original videos drawn at random: actors recur across splits). FF++, Celeb-DF and the "
+                        "DFDC preview have one rule each")
+    p.add_argument("--val-parts", type=_parts, default=d.val_parts, metavar="PARTS",
+                   help="DFDC --split parts (and official without validation/): training parts for validation "
+                        "(default 0-2)")
+    p.add_argument("--test-parts", type=_parts, default=d.test_parts, metavar="PARTS",
+                   help="DFDC --split parts: training parts for test (default 3-5)")
+    p.add_argument("--compression", default=d.compression, help="FF++: raw (or c0), c23 or c40 (default c23)")
     p.add_argument("--methods", nargs="+", default=[], metavar="METHOD",
-                   help="FF++: manipulation folders to use (default: every one present)")
+                   help="FF++: manipulation folders to use; 'paper' = Deepfakes Face2Face FaceSwap NeuralTextures "
+                        "(the default), 'all' = every one present (adds FaceShifter, DeepFakeDetection)")
     p.add_argument("--splits", metavar="DIR", help="FF++: folder with the official train/val/test.json "
                    "(default SOURCE/splits)")
     p.add_argument("--frames", type=int, default=d.frames,
                    help=f"consecutive frames kept per video from its start, 0 = all (default {d.frames})")
     p.add_argument("--every", type=int, default=d.every, help="keep every k-th frame (default 1: every frame)")
     p.add_argument("--face-crop", action="store_true", help="crop every frame to the tracked face")
+    p.add_argument("--faces", choices=FACE_MODES, default=d.faces,
+                   help="with --face-crop: largest (default: one item per video, the largest face's track) or all "
+                        "(one item <video>__face<k> per face track; every face of a fake video is labelled fake)")
     p.add_argument("--detector", choices=DETECTORS, default=d.detector,
                    help="face detector: dlib HOG (default) or the OpenCV Haar cascade")
     p.add_argument("--size", type=int, help="face crops: side in pixels (default 224); whole frames: shorter "
@@ -140,6 +168,8 @@ def prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="salt of the identity draw (default 0)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="worker processes over videos (default: one per CPU core)")
+    p.add_argument("--shard", metavar="K/N", help="prepare only the K-th of N equal shares of the videos (one "
+                   "machine or array task each, all writing into the same OUT), then run lab prepare-merge OUT")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
 
@@ -148,22 +178,45 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from lab.data.prepare.formats import detect_format
     from lab.data.prepare.plan import Settings
     from lab.data.prepare.runner import run_prepare
+    from lab.data.prepare.shards import parse_shard
 
     if args.workers < 1:
         raise ConfigError(f"{args.workers} worker processes is below 1", "--workers", "give at least 1")
+    shard = parse_shard(args.shard) if args.shard is not None else None
     fmt = detect_format(Path(args.source)) if args.format == "auto" else args.format
     settings = Settings(format=fmt, compression=args.compression, methods=tuple(args.methods),
                         splits_dir=str(Path(args.splits).resolve()) if args.splits else None,
                         frames=args.frames, every=args.every, face_crop=args.face_crop, detector=args.detector,
                         size=args.size, margin=args.margin, max_gap=args.max_gap, quality=args.quality,
-                        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
-    report = run_prepare(args.source, args.out, settings, workers=args.workers, progress=not args.no_progress)
+                        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
+                        split=args.split, val_parts=args.val_parts, test_parts=args.test_parts, faces=args.faces)
+    report = run_prepare(args.source, args.out, settings, workers=args.workers, progress=not args.no_progress,
+                         shard=shard)
     print("\n".join(report.lines()))
     if report.failed:
         rest = "" if len(report.failed) == report.planned else f"; the others are in {report.out}"
         raise DataError(f"{len(report.failed)} of {report.planned} videos failed{rest}; the reasons are above and "
                         "in the failure list", report.failed_file,
                         "fix or remove them and run the same command again to finish")
+    return 0
+
+
+def prepare_merge_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `lab prepare-merge`."""
+    p.add_argument("out", help="the OUT every `lab prepare ... --shard K/N` wrote into")
+    p.add_argument("--source", metavar="DIR", help="where the dataset is on this machine, if not at the path the "
+                   "shards recorded in OUT/prepare.json")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+
+def cmd_prepare_merge(args: argparse.Namespace) -> int:
+    from lab.data.prepare.shards import merge
+
+    report = merge(args.out, args.source)
+    print("\n".join(report.lines()))
+    if report.failed:
+        raise DataError(f"{len(report.failed)} videos failed in the shards; the reasons are in the failure list",
+                        report.failed_file, "fix or remove them, run their shards again, then merge again")
     return 0
 
 

