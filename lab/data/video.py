@@ -34,7 +34,7 @@ from lab.errors import DataError
 from lab.outputs import atomic_path
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
-VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"})
 
 _REENCODE_HINT = "re-encode it with ffmpeg -i IN -c:v libx264 OUT.mp4, or remove it"
 

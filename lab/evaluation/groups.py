@@ -18,7 +18,9 @@ from lab.data.dataset import read_manifest
 from lab.data.video import is_video
 from lab.evaluation.metrics import both_classes
 
-NOT_GROUPS = frozenset({"item", "label", "score", "pred", "n_windows", "window_scores"})
+# identifiers and positions, never groups: a generated set's first frame, crop box and mask file per item
+NOT_GROUPS = frozenset({"item", "label", "score", "pred", "n_windows", "window_scores", "start", "crop",
+                        "source_start", "mask"})
 MAX_GROUPS = 50  # a column with more distinct values is an identifier or a measurement, not a grouping
 
 

@@ -11,6 +11,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # where a notebook runs and what it reads
     **{n: ("lab.workbench.notebooks", n) for n in ("enter_project", "split_overrides", "split_dir", "find_checkpoint",
                                                    "run_notebooks")},
+    # one face swap next to its real (notebook 01)
+    "faceswap_example": ("lab.workbench.swaps", "faceswap_example"),
     # the per-frame prediction viewer and its pieces
     **{n: ("lab.workbench.widgets", n) for n in ("PredictionViewer", "png_bytes", "timeline_figure")},
 }

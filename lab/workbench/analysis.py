@@ -39,14 +39,14 @@ def load_splits(data_dir: str | Path, cfg: Config, splits: Sequence[str] = SPLIT
 
 
 def ensure_real_footage(data_dir: str | Path, items: Sequence[int] = (64, 16, 24)) -> int:
-    """Write the real-footage development set (`lab synth --real-footage`) into `data_dir` with `items` per class
-    for train, val and test, unless `data_dir` exists. Returns how many items were written (0: it was there)."""
+    """Write the real-footage development set of the embedded clips (`lab synth --real-footage --footage embedded`)
+    into `data_dir` with `items` per class for train, val and test, unless `data_dir` exists. Returns how many items were written (0: it was there)."""
     from lab.data.footage import FootageSpec, generate_footage
 
     if Path(data_dir).exists():
         return 0
     train, val, test = items
-    return len(generate_footage(data_dir, FootageSpec(train=train, val=val, test=test)))
+    return len(generate_footage(data_dir, FootageSpec(train=train, val=val, test=test, footage="embedded")))
 
 
 def _storage(name: str) -> str:

@@ -36,6 +36,21 @@ def plot_frame_grid(samples: Sequence[tuple[str, np.ndarray]], frames_per_row: i
     return finish(fig, save_path)
 
 
+def plot_faceswap(example, frames_per_row: int = 8, save_path=None):
+    """A face swap next to its real (a `lab.workbench.swaps.SwapExample`): the real frames, the fake frames,
+    |fake - real| x 4, and the mask (where the fake may differ; outside it they are equal)."""
+    difference = np.clip(np.abs(example.fake.astype(int) - example.real.astype(int)) * 4, 0, 255).astype(np.uint8)
+    mask = np.repeat(example.mask[..., None].astype(np.uint8) * 255, 3, axis=-1)
+    rows = (("real", example.real), ("fake", example.fake), ("|fake - real| x 4", difference), ("mask", mask))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.5 * frames_per_row, 1.6 * len(rows)), squeeze=False)
+    for ax, (title, frames) in zip(axes[:, 0], rows):
+        ax.imshow(frame_strip(frames, frames_per_row))
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.axis("off")
+    fig.suptitle(example.title(), fontsize=9)
+    return finish(fig, save_path)
+
+
 def plot_difference_energy(table: pd.DataFrame, save_path=None):
     """Left: consecutive-frame difference energy over time, one thin line per item and the class mean in bold.
     Right: each item's mean energy by class (the separation a single number already achieves)."""

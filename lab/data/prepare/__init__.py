@@ -1,1 +1,1 @@
-"""`lab prepare`: FaceForensics++, Celeb-DF, DFDC and seed-layout trees -> face-cropped, split, labelled frame folders."""
+"""`lab prepare`: FaceForensics++, Celeb-DF, DFDC (and its preview) and seed-layout trees -> face-cropped, split, labelled frame folders."""

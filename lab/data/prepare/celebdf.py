@@ -7,7 +7,9 @@
 
 Test is exactly the official list (Celeb-DF's protocol; its identities may also appear in training, which the
 report counts). Every other video is training data; `--val-fraction` of its identities (and of the YouTube-real
-videos) go to validation. A fake goes where both its identities are, and is left out when they are split apart.
+videos) go to validation. A fake follows its target identity, the person whose video was edited
+(`plan.target_split`): a validation target keeps its fakes, and a training target's fake with a validation
+identity's face is left out, so no validation identity is seen in training.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ import re
 from pathlib import Path
 
 from lab.errors import DataError
-from lab.data.prepare.plan import Job, Plan, Settings, assign_groups, joint_split, left_out, videos_in
+from lab.data.prepare.plan import Job, Plan, Settings, assign_groups, left_out, target_split, videos_in
 
 NAME = "celebdf"
+SPLIT_MODES = ("official",)
 TEST_LIST = "List_of_testing_videos.txt"
 REAL_DIRS = ("Celeb-real", "YouTube-real")
 FAKE_DIR = "Celeb-synthesis"
@@ -28,6 +31,10 @@ _HINT = "point SOURCE at the Celeb-DF root (Celeb-real/, Celeb-synthesis/, YouTu
 
 def looks_like(source: Path) -> bool:
     return (source / FAKE_DIR).is_dir() or (source / "Celeb-real").is_dir()
+
+
+def default_split(source: Path) -> str:
+    return "official"
 
 
 def read_test_list(path: Path) -> dict[str, int]:
@@ -83,18 +90,18 @@ def plan(source: Path, settings: Settings) -> Plan:
         path = videos.get(rel, source / rel)
         if rel not in ids:
             ids[rel] = _identities(path)
-        jobs.append(_job("test", rel, path, ids[rel]))
+        jobs.append(_job("test", rel, path, ids[rel], "celebdf-test-list"))
     for rel in train_pool:
         if rel.startswith(FAKE_DIR):
-            split = joint_split(assigned, *ids[rel][:2])
+            split = target_split(assigned, *ids[rel][:2])
             crossing += split is None
         else:
             split = assigned[ids[rel][0]]
         if split:
-            jobs.append(_job(split, rel, videos[rel], ids[rel]))
+            jobs.append(_job(split, rel, videos[rel], ids[rel], "celebdf-identity-draw"))
     test_ids = {i for rel in test for i in ids[rel][:2] if i.startswith("id")}
     shared = sum(1 for j in jobs if j.split != "test" and {j.source_id, j.target_id} & test_ids)
-    notes = left_out(crossing, "training fakes whose two identities fell on both sides of the train/val split")
+    notes = left_out(crossing, "training fakes whose swapped-in face is a validation identity")
     if shared:
         notes.append(f"{shared} train/val videos show an identity that the official test list also shows "
                      "(Celeb-DF's own protocol allows this)")
@@ -103,13 +110,13 @@ def plan(source: Path, settings: Settings) -> Plan:
     return Plan(jobs, notes)
 
 
-def _job(split: str, rel: str, path: Path, ids: tuple[str, ...]) -> Job:
+def _job(split: str, rel: str, path: Path, ids: tuple[str, ...], rule: str) -> Job:
     folder = rel.split("/", 1)[0]
     family = folder.lower()
     name = f"{family}__{Path(rel).stem}"
     if folder == FAKE_DIR:
         target, donor, number = ids
         return Job(split, 1, name, path, family, rel, source_id=donor, target_id=target,
-                   original_id=f"{target}_{number}")
+                   original_id=f"{target}_{number}", split_rule=rule)
     identity = ids[0].removeprefix("youtube:")
-    return Job(split, 0, name, path, family, rel, source_id=identity)
+    return Job(split, 0, name, path, family, rel, source_id=identity, split_rule=rule)

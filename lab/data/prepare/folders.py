@@ -1,8 +1,8 @@
 """The seed's own layout, `SOURCE/{train,val,test}/{real,fake}/<item>`, to face-crop or subsample it.
 
 An item (a folder of frames or a video) keeps its split, class and name (a video loses its extension). Its
-family and ids come from `SOURCE/<split>/manifest.csv` when that lists it, else from the name's prefix before
-`__`, else its class, as the dataset itself reads them.
+family, ids and split rule come from `SOURCE/<split>/manifest.csv` when that lists it, else the family from the
+name's prefix before `__`, else its class, as the dataset itself reads them (split rule `folders-kept`).
 """
 from __future__ import annotations
 
@@ -14,11 +14,16 @@ from lab.data.prepare.plan import CLASSES, MANIFEST, SPLITS, Job, Plan, Settings
 from lab.data.video import is_video, natural_key
 
 NAME = "folders"
-ID_COLUMNS = ("source_id", "target_id", "original_id", "compression")
+ID_COLUMNS = ("source_id", "target_id", "original_id", "compression", "split_rule")
+SPLIT_MODES = ("official",)  # SOURCE's own split folders
 
 
 def looks_like(source: Path) -> bool:
     return any((source / split / cls).is_dir() for split in SPLITS for cls in CLASSES)
+
+
+def default_split(source: Path) -> str:
+    return "official"
 
 
 def _manifest(split_dir: Path) -> dict[str, dict[str, str]]:
@@ -58,6 +63,7 @@ def plan(source: Path, settings: Settings) -> Plan:
                 row = manifest.get(f"{cls}/{name}", {})
                 family = (row.get("family") or "").strip() or (name.split("__", 1)[0] if "__" in name else cls)
                 ids = {k: (row.get(k) or "").strip() for k in ID_COLUMNS}
+                ids["split_rule"] = ids["split_rule"] or "folders-kept"
                 jobs.append(Job(split, label, name, entry, family, entry.relative_to(source).as_posix(), **ids))
     if not jobs:
         raise DataError("{split}/{real,fake}/ folders hold no items", source,

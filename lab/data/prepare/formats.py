@@ -1,17 +1,21 @@
 """The dataset formats `lab prepare` reads, and how SOURCE's layout tells them apart (`--format auto`)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from lab.errors import DataError
-from lab.data.prepare import celebdf, dfdc, ffpp, folders
-from lab.data.prepare.plan import Plan, Settings
+from lab.errors import ConfigError, DataError
+from lab.data.prepare import celebdf, dfdc, dfdc_preview, ffpp, folders
+from lab.data.prepare.plan import SPLITS, Plan, Settings
 
-MODULES = {m.NAME: m for m in (ffpp, celebdf, dfdc, folders)}
+MIN_HELD_OUT = 50  # videos of a class in validation or test under which the report says its scores are coarse
+
+MODULES = {m.NAME: m for m in (ffpp, celebdf, dfdc, dfdc_preview, folders)}
 EXPECTED = {
     "ffpp": "original_sequences/youtube/<c>/videos/ and manipulated_sequences/<Method>/<c>/videos/",
     "celebdf": "Celeb-real/, Celeb-synthesis/, YouTube-real/ and List_of_testing_videos.txt",
-    "dfdc": "dfdc_train_part_N/metadata.json with the videos beside it",
+    "dfdc": "dfdc_train_part_N/metadata.json with the videos beside it (or under train/), and test/labels.csv",
+    "dfdc-preview": "dataset.json beside original_videos/, method_A/ and method_B/",
     "folders": "{train,val,test}/{real,fake}/<item>",
 }
 
@@ -32,6 +36,18 @@ def detect_format(source: Path) -> str:
     return matches[0]
 
 
+def resolve(source: Path, settings: Settings) -> Settings:
+    """`settings` with `--split auto` replaced by the format's default for SOURCE (DFDC: official when its test
+    set is there, else parts), so OUT/prepare.json records the rule that was used; a rule the format does not
+    have is a ConfigError."""
+    module = MODULES[settings.format]
+    split = module.default_split(source) if settings.split == "auto" else settings.split
+    if split not in module.SPLIT_MODES:
+        raise ConfigError(f"{settings.format} has no '{split}' split", "--split",
+                          f"choose {' or '.join(module.SPLIT_MODES)}, or leave --split out")
+    return replace(settings, split=split)
+
+
 def make_plan(source: Path, settings: Settings) -> Plan:
     """The format's plan for SOURCE, checked (each output item once)."""
     module = MODULES[settings.format]
@@ -40,4 +56,10 @@ def make_plan(source: Path, settings: Settings) -> Plan:
     if not module.looks_like(source):
         raise DataError(f"not a {settings.format} tree", source,
                         f"point SOURCE at a folder holding {EXPECTED[settings.format]}")
-    return module.plan(source, settings).check()
+    plan = module.plan(source, settings).check()
+    for split in SPLITS[1:]:
+        counts = [sum(1 for j in plan.jobs if j.split == split and j.label == label) for label in (0, 1)]
+        if any(counts) and min(counts) < MIN_HELD_OUT:
+            plan.notes.append(f"{'validation' if split == 'val' else 'test'} holds {counts[0]} real and {counts[1]} "
+                              f"fake videos (under {MIN_HELD_OUT} of a class: a threshold or score on it is coarse)")
+    return plan

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from lab.data.prepare.item import PART_PREFIX, Outcome, item_dir, read_item_meta
+from lab.data.prepare.item import PART_PREFIX, Outcome, finished_items, job_name_of
 from lab.data.prepare.plan import CLASSES, MANIFEST, SPLITS, Job, Settings
 from lab.data.video import natural_key
 from lab.errors import DataError
@@ -25,7 +25,8 @@ SETTINGS_FILE = "prepare.json"
 FAILED_FILE = "failed.csv"
 LOCK_FILE = ".prepare.lock"
 MANIFEST_COLUMNS = ("item", "label", "family", "source_id", "target_id", "original_id", "compression", "frames",
-                    "faces_missed", "faces_interpolated", "video")
+                    "faces_missed", "faces_interpolated", "video", "face_track", "split_rule")
+FAILED_COLUMNS = ("split", "item", "video", "reason")
 
 
 def _describe(settings: Settings, source: Path) -> dict:
@@ -48,7 +49,7 @@ def claim(out: Path, source: Path, settings: Settings) -> None:
         return
     if out.exists() and not out.is_dir():
         raise DataError("output folder is a file", out, "choose a folder")
-    if out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
+    if out.exists() and any(not p.name.startswith(".") for p in out.iterdir()):  # hidden: locks, temp files
         raise DataError("output folder is not empty and was not written by lab prepare", out,
                         "choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -56,21 +57,21 @@ def claim(out: Path, source: Path, settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """One `lab prepare` at a time per OUT; a second one waits. The kernel drops the lock when its holder dies,
-    even by SIGKILL. (A killed run's workers exit within a moment; if one still finishes an item then, the rename
-    in `item.write_item` keeps whichever identical copy lands first.)"""
+def locked(out: Path, name: str = LOCK_FILE) -> Iterator[None]:
+    """One `lab prepare` at a time per OUT (per shard of OUT: `name`); a second one waits. The kernel drops the
+    lock when its holder dies, even by SIGKILL. (A killed run's workers exit within a moment; if one still
+    finishes an item then, the rename in `item.write_item` keeps whichever identical copy lands first.)"""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK_FILE, "a") as fh:
+    with open(out / name, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another lab prepare writing to '{out}' ({out / LOCK_FILE})", file=sys.stderr)
+            print(f"waiting for another lab prepare writing to '{out}' ({out / name})", file=sys.stderr)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -78,67 +79,80 @@ def locked(out: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def remove_partial_items(out: Path) -> int:
-    """Delete the `.part-*` folders a killed run left behind (their items are written again) and the temp files
-    of its unfinished manifest writes; returns the number of items removed."""
+def remove_partial_items(out: Path, jobs: Sequence[Job] | None = None) -> int:
+    """Delete the `.part-*` folders a killed run left behind (their items are written again); returns the number
+    removed. With `jobs` (one shard's), only theirs: other shards may be writing theirs right now. Without, also
+    the temp files of unfinished manifest writes."""
+    owned = None if jobs is None else {(j.split, CLASSES[j.label], j.name) for j in jobs}
     removed = 0
-    remove_stale_temps(out)
+    if owned is None:
+        remove_stale_temps(out)
     for split in SPLITS:
-        remove_stale_temps(out / split)
+        if owned is None:
+            remove_stale_temps(out / split)
         for cls in CLASSES:
             folder = out / split / cls
             for part in folder.glob(PART_PREFIX + "*") if folder.is_dir() else ():
-                shutil.rmtree(part)
-                removed += 1
+                name = job_name_of(part.name[len(PART_PREFIX):].rsplit(".", 1)[0])  # .part-<item>.<pid>
+                if owned is None or (split, cls, name) in owned:
+                    shutil.rmtree(part)
+                    removed += 1
     return removed
-
-
-def finished(out: Path, job: Job) -> dict | None:
-    """The finished item's metadata, or None when it still has to be written."""
-    return read_item_meta(item_dir(out, job))
 
 
 def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def write_manifests(out: Path, jobs: Sequence[Job]) -> dict[str, int]:
-    """`OUT/<split>/manifest.csv` for every split with planned items, listing the finished ones (natural order
-    of their item path); returns items listed per split."""
-    listed = {}
-    for split in SPLITS:
-        planned = sorted((j for j in jobs if j.split == split), key=lambda j: natural_key(j.item))
-        if not planned:
-            continue
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS)
-        count = 0
-        for job in planned:
-            meta = finished(out, job)
-            if meta is None:
-                continue
-            writer.writerow([job.item, job.label, job.family, job.source_id, job.target_id, job.original_id,
-                             job.compression, meta["frames"], _cell(meta["faces_missed"]),
-                             _cell(meta["faces_interpolated"]), job.video])
-            count += 1
+def manifest_rows(out: Path, job: Job, settings: Settings) -> list[list[str]] | None:
+    """The job's manifest rows (one per item), or None while it is unfinished."""
+    items = finished_items(out, job, settings)
+    if items is None:
+        return None
+    return [[item, str(job.label), job.family, job.source_id, job.target_id, job.original_id, job.compression,
+             str(meta["frames"]), _cell(meta["faces_missed"]), _cell(meta["faces_interpolated"]), job.video,
+             _cell(meta.get("face_track")), job.split_rule] for item, meta in items]
+
+
+def manifest_text(rows: Sequence[Sequence[str]]) -> str:
+    """A split's manifest.csv: the header, then `rows` in natural order of their item path."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(sorted(rows, key=lambda row: natural_key(row[0])))
+    return buffer.getvalue()
+
+
+def write_manifests(out: Path, jobs: Sequence[Job], settings: Settings) -> dict[str, int]:
+    """`OUT/<split>/manifest.csv` for every split with planned items, listing the finished ones; returns items
+    listed per split."""
+    rows: dict[str, list] = {split: [] for split in SPLITS if any(j.split == split for j in jobs)}
+    for job in jobs:
+        rows[job.split] += manifest_rows(out, job, settings) or []
+    return write_split_manifests(out, rows)
+
+
+def write_split_manifests(out: Path, rows: dict[str, list]) -> dict[str, int]:
+    for split, split_rows in rows.items():
         (out / split).mkdir(parents=True, exist_ok=True)
-        write_text(out / split / MANIFEST, buffer.getvalue())
-        listed[split] = count
-    return listed
+        write_text(out / split / MANIFEST, manifest_text(split_rows))
+    return {split: len(split_rows) for split, split_rows in rows.items()}
 
 
-def write_failures(out: Path, failed: Sequence[Outcome]) -> Path | None:
+def failure_rows(failed: Sequence[Outcome]) -> list[tuple[str, str, str, str]]:
+    return [(o.job.split, o.job.item, o.job.video, o.reason) for o in failed]
+
+
+def write_failures(out: Path, rows: Sequence[Sequence[str]]) -> Path | None:
     """`OUT/failed.csv` (split, item, video, reason) when something failed; otherwise no such file."""
     path = out / FAILED_FILE
-    if not failed:
+    if not rows:
         path.unlink(missing_ok=True)
         return None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("split", "item", "video", "reason"))
-    for o in sorted(failed, key=lambda o: (o.job.split, natural_key(o.job.item))):
-        writer.writerow((o.job.split, o.job.item, o.job.video, o.reason))
+    writer.writerow(FAILED_COLUMNS)
+    writer.writerows(sorted(rows, key=lambda r: (r[0], natural_key(r[1]))))
     write_text(path, buffer.getvalue())
     return path
 

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from lab.errors import ConfigError, DataError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 CLASSES: tuple[str, ...] = ("real", "fake")  # = lab.data.dataset.CLASSES (label = index); kept torch-free here
 MANIFEST = "manifest.csv"  # = lab.data.dataset.MANIFEST, which evaluation reads
-FORMATS: tuple[str, ...] = ("ffpp", "celebdf", "dfdc", "folders")
+FORMATS: tuple[str, ...] = ("ffpp", "celebdf", "dfdc", "dfdc-preview", "folders")
 DETECTORS: tuple[str, ...] = ("dlib", "haar")  # = lab.data.faces.DETECTORS
 DEFAULT_FACE_SIZE = 224  # the seed's image size
+SPLIT_MODES: tuple[str, ...] = ("auto", "official", "parts", "drawn")  # auto: each format's comparable default
+FACE_MODES: tuple[str, ...] = ("largest", "all")
+DFDC_VAL_PARTS: tuple[int, ...] = (0, 1, 2)  # the DFDC winner's holdout (selimsef/dfdc_deepfake_challenge)
+DFDC_TEST_PARTS: tuple[int, ...] = (3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class Settings:
 
     format: str
     compression: str = "c23"  # FF++: raw, c23 or c40
-    methods: tuple[str, ...] = ()  # FF++: manipulation folders to use; () = every one present
+    methods: tuple[str, ...] = ()  # FF++: manipulation folders to use; () = the paper's four that are present
     splits_dir: str | None = None  # FF++: folder with train/val/test.json (default SOURCE/splits)
     frames: int = 64  # consecutive kept frames per video from its start; 0 = all
     every: int = 1  # keep every k-th frame
@@ -41,11 +45,26 @@ class Settings:
     val_fraction: float = 0.1  # of identities / originals drawn for validation where no official list exists
     test_fraction: float = 0.1  # DFDC and FF++'s DeepFakeDetection: of originals / actors drawn for test
     seed: int = 0  # salts the hash that orders identities before the split is drawn
+    split: str = "auto"  # DFDC: official, parts or drawn; auto = the format's default (see formats.resolve)
+    val_parts: tuple[int, ...] = DFDC_VAL_PARTS  # DFDC --split parts: training parts held out for validation
+    test_parts: tuple[int, ...] = DFDC_TEST_PARTS  # ... and for test
+    faces: str = "largest"  # face crops: the largest face's track, or one item per face track
 
     def __post_init__(self) -> None:
+        overlap = sorted(set(self.val_parts) & set(self.test_parts))
         checks = [  # (ok, what is wrong, flag, what to do)
             (self.format in FORMATS, f"unknown format {self.format!r}", "--format",
              f"choose one of {', '.join(FORMATS)}"),
+            (self.split in SPLIT_MODES, f"unknown split rule {self.split!r}", "--split",
+             f"choose one of {', '.join(SPLIT_MODES)}"),
+            (self.faces in FACE_MODES, f"unknown face mode {self.faces!r}", "--faces",
+             f"choose one of {', '.join(FACE_MODES)}"),
+            (self.faces == "largest" or self.face_crop, f"--faces {self.faces} makes one item per face track, "
+             "which needs face crops", "--faces", "add --face-crop, or leave --faces out"),
+            (not overlap, f"part(s) {', '.join(map(str, overlap))} are both validation and test parts",
+             "--val-parts, --test-parts", "give each part to one split"),
+            (all(p >= 0 for p in (*self.val_parts, *self.test_parts)), "a part number is negative",
+             "--val-parts, --test-parts", "number parts as DFDC does, from 0 (dfdc_train_part_0)"),
             (self.frames >= 0, f"{self.frames} frames is negative", "--frames",
              "give a number of frames >= 1, or 0 for all"),
             (self.every >= 1, f"step {self.every} is below 1", "--every", "give a step >= 1 (1 keeps every frame)"),
@@ -75,7 +94,15 @@ class Settings:
         return self.size or (DEFAULT_FACE_SIZE if self.face_crop else None)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "methods": list(self.methods), "size": self.output_size}
+        return {**asdict(self), "methods": list(self.methods), "val_parts": list(self.val_parts),
+                "test_parts": list(self.test_parts), "size": self.output_size}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Settings":
+        """The settings `to_dict` saved (OUT/prepare.json), for planning again; keys it does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in known}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -88,10 +115,11 @@ class Job:
     path: Path  # the source video or frame folder
     family: str  # manipulation method, or the real footage's source
     video: str  # `path` relative to SOURCE, for the manifest
-    source_id: str = ""  # reals: the identity or video shown; fakes: the identity whose face was pasted in
-    target_id: str = ""  # fakes: the identity / video that received the face
+    source_id: str = ""  # reals: the identity or video shown; fakes: the identity or video that drove the edit
+    target_id: str = ""  # fakes: the identity / video that was edited
     original_id: str = ""  # fakes: the real video the fake was made from
     compression: str = ""
+    split_rule: str = ""  # which rule put the video in its split (docs/datasets.md#split-rules)
 
     @property
     def item(self) -> str:
@@ -146,6 +174,31 @@ def joint_split(assigned: dict[str, str], *groups: str) -> str | None:
     """The split shared by all `groups`, or None when they fall in different splits (or one is unassigned)."""
     splits = {assigned.get(g) for g in groups}
     return splits.pop() if len(splits) == 1 else None
+
+
+def target_split(assigned: dict[str, str], target: str, donor: str) -> str | None:
+    """A fake's split under an identity draw: its target's (the person whose video was edited), as long as no
+    held-out identity reaches training and validation and test share none. So a held-out target keeps the fakes
+    made with a training donor's face; a training target's fake with a held-out donor is left out (None), as is
+    one whose two identities went to validation and test. Compared with `joint_split` (both identities in one
+    split), validation gets ~f of the fakes instead of ~f^2 and about half as many are left out."""
+    t, d = assigned.get(target), assigned.get(donor)
+    if t is None or d is None:
+        return None
+    if t == d or (t != "train" and d == "train"):
+        return t
+    return None
+
+
+def shard_of(jobs: Sequence[Job], shard: int, shards: int) -> list[Job]:
+    """Shard `shard` (1-based) of `shards`: every shards-th job of the plan sorted by (split, item), from the
+    shard-th on. The same on every machine, whatever the worker count or the order the source was listed in;
+    the shards together hold every job once."""
+    if not 1 <= shard <= shards:
+        raise ConfigError(f"shard {shard}/{shards} is not one of 1/{shards} ... {shards}/{shards}", "--shard",
+                          "give K/N with 1 <= K <= N")
+    ordered = sorted(jobs, key=lambda j: (j.split, j.item))
+    return ordered[shard - 1::shards]
 
 
 def read_json(path: Path, what: str):

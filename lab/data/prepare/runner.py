@@ -3,6 +3,8 @@
     plan (format module) -> claim OUT -> skip finished items -> write the rest (worker processes, one tqdm bar
     over the whole dataset) -> manifests and failed.csv rebuilt from disk -> report
 
+With `shard=(K, N)` the run does its 1/N of the plan and writes its manifest part instead (`shards.py`).
+
 A video that fails (unreadable, no face) is listed with its reason and the run goes on; the caller decides the
 exit status from `Report.failed`.
 """
@@ -22,11 +24,12 @@ from typing import Sequence
 from tqdm.auto import tqdm
 
 from lab.errors import DataError
-from lab.data.prepare.formats import make_plan
-from lab.data.prepare.item import Outcome, process
-from lab.data.prepare.output import (claim, finished, locked, remove_partial_items, write_failures,
+from lab.data.prepare.formats import make_plan, resolve
+from lab.data.prepare.item import Outcome, finished_items, job_name_of, process
+from lab.data.prepare.output import (LOCK_FILE, claim, failure_rows, locked, remove_partial_items, write_failures,
                                      write_manifests)
-from lab.data.prepare.plan import CLASSES, SPLITS, Job, Plan, Settings
+from lab.data.prepare.plan import CLASSES, SPLITS, Job, Plan, Settings, shard_of
+from lab.data.prepare.shards import lock_name, write_part
 
 SHOWN_FAILURES = 20  # report lines; failed.csv has them all
 
@@ -100,6 +103,8 @@ class Report:
     failed_file: Path | None = None
     seconds: float = 0.0
     workers: int = 1
+    shard: tuple[int, int] | None = None
+    total: int = 0  # jobs in the whole plan (= planned unless sharded)
 
     @property
     def written(self) -> int:
@@ -107,8 +112,12 @@ class Report:
 
     def lines(self) -> list[str]:
         frames = sum(f for _, f in self.items.values())
-        out = [f"prepared {self.format} into {self.out}",
-               f"  {'split':6s} {'real':>6s} {'fake':>6s} {'frames':>8s}"]
+        out = [f"prepared {self.format} into {self.out}"]
+        if self.shard:
+            out.append(f"shard {self.shard[0]}/{self.shard[1]}: {self.planned} of the plan's {self.total} videos; "
+                       f"its manifest part is {self.failed_file}; merge the "
+                       "parts with lab prepare-merge once every shard has run")
+        out.append(f"  {'split':6s} {'real':>6s} {'fake':>6s} {'frames':>8s}")
         for split in SPLITS:
             cells = [self.items.get((split, c), (0, 0)) for c in CLASSES]
             if any(n for n, _ in cells):
@@ -137,48 +146,53 @@ def _unplanned(out: Path, plan: Plan) -> int:
     planned = {(j.split, j.item) for j in plan.jobs}
     return sum(1 for split in SPLITS for p in (out / split).glob("*/*")
                if p.is_dir() and not p.name.startswith(".") and p.parent.name in CLASSES
-               and (split, f"{p.parent.name}/{p.name}") not in planned)
+               and not {(split, f"{p.parent.name}/{name}") for name in (p.name, job_name_of(p.name))} & planned)
 
 
-def _tally(out: Path, plan: Plan, report: Report) -> None:
+def _tally(out: Path, plan: Plan, jobs: Sequence[Job], settings: Settings, report: Report) -> None:
     unplanned = _unplanned(out, plan)
     if unplanned:
         report.notes.append(f"{unplanned} item folder(s) in {out} are not in this plan (their videos left the "
                             "source?) and no manifest lists them: delete them")
-    for job in plan.jobs:
-        meta = finished(out, job)
-        if meta is None:
-            continue
-        key = (job.split, CLASSES[job.label])
-        n, f = report.items.get(key, (0, 0))
-        report.items[key] = (n + 1, f + meta["frames"])
-        report.faces_missed += meta["faces_missed"] or 0
-        report.videos_with_missed += bool(meta["faces_missed"])
-        report.faces_interpolated += meta["faces_interpolated"] or 0
+    for job in jobs:
+        for _, meta in finished_items(out, job, settings) or ():
+            key = (job.split, CLASSES[job.label])
+            n, f = report.items.get(key, (0, 0))
+            report.items[key] = (n + 1, f + meta["frames"])
+            report.faces_missed += meta["faces_missed"] or 0
+            report.videos_with_missed += bool(meta["faces_missed"])
+            report.faces_interpolated += meta["faces_interpolated"] or 0
 
 
 def run_prepare(source: str | Path, out: str | Path, settings: Settings, *, workers: int = 1,
-                progress: bool = True) -> Report:
+                progress: bool = True, shard: tuple[int, int] | None = None) -> Report:
     """Prepare SOURCE (in `settings.format`) into OUT. Finished items are skipped, so running it again after
-    an interruption completes the output; a run with other settings into the same OUT is refused."""
+    an interruption completes the output; a run with other settings into the same OUT is refused. With
+    `shard=(K, N)` only the K-th of N shares of the plan is prepared, and its manifest part written."""
     start = time.perf_counter()
     source, out = Path(source).resolve(), Path(out).resolve()
     if out == source:
         raise DataError("output folder is the source", out, "choose another folder")
+    settings = resolve(source, settings)
     plan = make_plan(source, settings)
     if not plan.jobs:
         raise DataError(f"nothing to prepare, {'; '.join(plan.notes) or 'no videos'}", source,
                         "point SOURCE at a tree holding videos that the split rules keep")
+    jobs = plan.jobs if shard is None else shard_of(plan.jobs, *shard)
     claim(out, source, settings)
-    with locked(out):
-        removed = remove_partial_items(out)
-        todo = [job for job in plan.jobs if finished(out, job) is None]
+    with locked(out, LOCK_FILE if shard is None else lock_name(shard)):
+        removed = remove_partial_items(out, None if shard is None else jobs)
+        todo = [job for job in jobs if finished_items(out, job, settings) is None]
         outcomes = run_jobs(todo, settings, out, workers, progress)
-        write_manifests(out, plan.jobs)
         failed = sorted((o for o in outcomes if not o.ok), key=lambda o: (o.job.split, o.job.item))
-        report = Report(out, settings.format, len(plan.jobs), len(plan.jobs) - len(todo), failed, {},
+        if shard is None:
+            write_manifests(out, plan.jobs, settings)
+            failed_file = write_failures(out, failure_rows(failed))
+        else:
+            failed_file = write_part(out, shard, jobs, settings, failed)
+        report = Report(out, settings.format, len(jobs), len(jobs) - len(todo), failed, {},
                         face_crop=settings.face_crop, notes=list(plan.notes), partial_removed=removed,
-                        failed_file=write_failures(out, failed), workers=workers)
-        _tally(out, plan, report)
+                        failed_file=failed_file, workers=workers, shard=shard, total=len(plan.jobs))
+        _tally(out, plan, jobs, settings, report)
     report.seconds = time.perf_counter() - start
     return report
