@@ -133,9 +133,12 @@ class D3Config:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2"] = "resnet18"
+    backbone: Literal["resnet18", "resnet34", "efficientnet_b0", "efficientnet_b2", "mobilenet_v2"] = "resnet18"
     pretrained: bool = True
     freeze_backbone: bool = False
+    # With freeze_backbone: the last k stages of the encoder (as cut at output_stride) still train, the earlier
+    # ones stay frozen (BatchNorm in eval mode); null: the whole backbone is frozen.
+    trainable_stages: int | None = None
     convlstm: ConvLSTMConfig = field(default_factory=ConvLSTMConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     # "convlstm": encoder -> ConvLSTM -> head. "frame": the frame-only baseline (no recurrence,
@@ -239,7 +242,7 @@ _NON_NEGATIVE = {
     "training.weight_decay",
     "training.scheduler.warmup_epochs", "training.early_stopping.min_delta", "training.grad_clip",
     "training.step_loss_weight",
-    "training.checkpoint_every_steps", "training.checkpoint_every_minutes",
+    "training.checkpoint_every_steps", "training.checkpoint_every_minutes", "model.trainable_stages",
 }
 _UNIT_INTERVAL = {
     "model.classifier.dropout", "model.convlstm.dropout", "training.label_smoothing",
@@ -269,6 +272,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{list(lstm.hidden_channels)} does not fit {lstm.num_layers} ConvLSTM layers",
                           "model.convlstm.hidden_channels",
                           "give one positive value, or one per layer of model.convlstm.num_layers")
+    if cfg.model.trainable_stages is not None and not cfg.model.freeze_backbone:
+        raise ConfigError(f"{cfg.model.trainable_stages} trainable stages of a backbone that is not frozen",
+                          "model.trainable_stages", "set model.freeze_backbone=true to freeze the stages before them, "
+                          "or model.trainable_stages=null")
     streams = cfg.model.input_streams
     check_streams(streams)
     if cfg.model.temporal == "d3" and cfg.sequence.length < 4:

@@ -96,3 +96,15 @@ def mixed_dataset(tmp_path: Path) -> Path:
     _write_frames(root / "fake" / "flicker__0001", _synthetic_frames(10, 24, 32, seed=3), ext="png")
     _write_video(root / "fake" / "warp__0002.mp4", _synthetic_frames(14, 32, 48, seed=4))
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test: on a shared 2-core runner two threads spin against other processes
+    (tiny forwards ran 20-30x slower with two)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

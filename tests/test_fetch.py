@@ -11,7 +11,7 @@ import pytest
 from lab.cli.main import main
 from lab.errors import DataError
 from lab.fetch.cache import Pin, cache_root, require, sha256_file, verify
-from lab.fetch.pins import DLIB, FOOTAGE
+from lab.fetch.pins import DLIB, FOOTAGE, MOBILENET_V2
 from lab.fetch.run import fetch, status
 
 ONE_LINE = re.compile(r"^error: .+ \(.+\): .+\n$")
@@ -32,9 +32,9 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
 
 
 def test_every_pin_is_well_formed():
-    names = [pin.name for bundle in (FOOTAGE, DLIB) for pin in bundle.pins]
-    assert len(names) == len(set(names)) == 13
-    for pin in (*FOOTAGE.pins, *DLIB.pins):
+    names = [pin.name for bundle in (FOOTAGE, DLIB, MOBILENET_V2) for pin in bundle.pins]
+    assert len(names) == len(set(names)) == 14
+    for pin in (*FOOTAGE.pins, *DLIB.pins, *MOBILENET_V2.pins):
         assert re.fullmatch(r"[0-9a-f]{64}", pin.sha256) and pin.size > 0 and pin.licence
     with pytest.raises(ValueError, match="registry"):
         Pin("x", registry="conda", package="x", member="x", sha256="0" * 64, size=1, licence="x")

@@ -4,8 +4,8 @@ Everything runs on CPU with tiny inputs (32-64 px, a few frames); the seed-sized
 """
 from __future__ import annotations
 
+import hashlib
 import math
-import urllib.error
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,9 +16,10 @@ from torch import nn
 
 from lab.config import ClassifierConfig, ConvLSTMConfig, ModelConfig
 from lab.models.encoders import BACKBONES, FusedStem, InputStreams, ResidualStream, build_encoder
-from lab.errors import ConfigError
+from lab.errors import ConfigError, DataError
 from lab.models.classifier import ConvLSTMClassifier, FrameClassifier, LastPooling, build_model
 from lab.models.convlstm import ConvLSTM, ConvLSTMCell
+from lab.models.pretrained import damage
 from lab.models.summary import summarize
 
 # An even kernel with padding="same" makes PyTorch warn that it pads a copy; expected here.
@@ -248,11 +249,11 @@ def test_frozen_backbone_keeps_batchnorm_in_eval_and_stream_filters_trainable():
 
 
 def _offline(monkeypatch, tmp_path: Path) -> Path:
-    """An empty torch hub cache in tmp_path and a download that fails like having no network."""
+    """An empty torch hub cache in tmp_path and a download that fails the test if anything starts one."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
     def no_network(url, *args, **kwargs):
-        raise urllib.error.URLError("network is unreachable")
+        raise AssertionError(f"a download of {url} was attempted")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     return Path(torch.hub.get_dir()) / "checkpoints"
@@ -263,18 +264,25 @@ def test_pretrained_offline_names_the_file_and_the_switch(monkeypatch, tmp_path)
     with pytest.raises(ConfigError) as info:
         build_model(tiny(pretrained=True))
     message = str(info.value)
-    assert "resnet18-f37072fd.pth" in message and str(folder) in message
+    assert "resnet18-f37072fd.pth" in message and str(folder) in message and "copy torchvision's file" in message
     assert "model.pretrained=false" in message and "\n" not in message
 
 
-def test_pretrained_loads_from_the_hub_cache_without_network(monkeypatch, tmp_path):
-    folder = _offline(monkeypatch, tmp_path)
+def test_a_weight_file_must_hash_to_the_prefix_in_its_name(monkeypatch, tmp_path):
+    """torch.hub hashes a file only when it downloads it; here a hand-placed file is checked before it is read."""
+    data = b"any bytes"
+    digest = hashlib.sha256(data).hexdigest()
+    good, bad = tmp_path / f"net-{digest[:8]}.pth", tmp_path / f"net-{digest[8:16]}.pth"
+    good.write_bytes(data)
+    bad.write_bytes(data)
+    assert damage(good) is None
+    assert damage(bad) == f"its SHA-256 starts with {digest[:8]}, its name says {digest[8:16]}"
+    folder = _offline(monkeypatch, tmp_path / "home")
     weights = tv.EfficientNet_B0_Weights.DEFAULT
-    state = tv.efficientnet_b0().state_dict()
     folder.mkdir(parents=True)
-    torch.save(state, folder / Path(weights.url).name)
-    encoder = build_encoder("efficientnet_b0", pretrained=True, output_stride=8)
-    torch.testing.assert_close(encoder.body.features0[0].weight, state["features.0.0.weight"])
+    torch.save(tv.efficientnet_b0().state_dict(), folder / Path(weights.url).name)  # loads, but is not the file
+    with pytest.raises(DataError, match=r"truncated or altered.*efficientnet_b0_rwightman-7f5810bc\.pth\): delete it"):
+        build_encoder("efficientnet_b0", pretrained=True, output_stride=8)
 
 
 # ----------------------------------------------------------------------------------------- classifiers

