@@ -58,12 +58,13 @@ def energy_fit(self, clip):
         return torch.cat([first, second], dim=2).to(clip.dtype)
 
 
-def run_one(name: str, root: Path, out: Path, overrides: list[str], energy: bool, scored: bool) -> dict | None:
+def run_one(name: str, root: Path, out: Path, overrides: list[str], energy: bool, scored: bool,
+            config: str = "config/cpu_real.yaml") -> dict | None:
     """Fit one recipe into OUT/ck/NAME (printing FITDONE), then score it; returns its row (None: not scored)."""
     if energy:
         encoders.DetailEnergyStream.forward = energy_fit
     paths = [f"data.{s}_dir={root / s}" for s in ("train", "val", "test")]
-    cfg = load_config("config/data_config.yaml", "config/cpu_real.yaml", overrides=paths + overrides)
+    cfg = load_config("config/data_config.yaml", config, overrides=paths + overrides)
     t0 = time.perf_counter()
     result = fit(cfg, run_name=name, checkpoint_dir=out / "ck", log_dir=out / "tb", progress=False, overwrite=True)
     print(f"FITDONE {name} {time.perf_counter() - t0:.0f}s best_epoch {result.best_epoch}", flush=True)
@@ -71,7 +72,7 @@ def run_one(name: str, root: Path, out: Path, overrides: list[str], energy: bool
         return None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     row = score(out / "ck" / name / "best.pth", root, device)
-    row.update(energy_fit=energy, overrides=overrides, fit_s=round(time.perf_counter() - t0))
+    row.update(energy_fit=energy, config=config, overrides=overrides, fit_s=round(time.perf_counter() - t0))
     print("ROW " + json.dumps(row), flush=True)
     return row
 
@@ -85,7 +86,7 @@ def run_many(runs: list[tuple[str, list[str]]], args: argparse.Namespace) -> lis
     def launch(run: tuple[str, list[str]]) -> str:
         name, overrides = run
         cmd = [sys.executable, __file__, name, str(args.data), str(args.out), *overrides]
-        cmd += ["--child"] + ["--energy-fit"] * args.energy_fit + ["--no-score"] * args.no_score
+        cmd += ["--config", args.config, "--child"] + ["--energy-fit"] * args.energy_fit + ["--no-score"] * args.no_score
         with open(logs / f"{name}.log", "w") as log:
             try:
                 subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.budget)
@@ -113,7 +114,9 @@ def main() -> None:
     ap.add_argument("name", help="run name (with --seeds: the prefix of NAME_seedS)")
     ap.add_argument("data", type=Path, help="a `lab synth --real-footage` folder (train/ val/ test/)")
     ap.add_argument("out", type=Path, help="sweep folder: OUT/ck/<run>, OUT/tb/<run>, OUT/logs, OUT/rows.jsonl")
-    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides on config/cpu_real.yaml")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides on the --config overlay")
+    ap.add_argument("--config", default="config/cpu_real.yaml",
+                    help="the recipe overlay, on top of config/data_config.yaml (default config/cpu_real.yaml)")
     ap.add_argument("--seeds", type=int, nargs="+", metavar="S", help="one run per seed (seed=S), named NAME_seedS")
     ap.add_argument("--jobs", type=int, default=1, help="runs at the same time, with --seeds (default 1)")
     ap.add_argument("--budget", type=float, metavar="SECONDS", help="stop each run after this long, with --seeds; "
@@ -124,7 +127,7 @@ def main() -> None:
     args = ap.parse_intermixed_args()
     if args.seeds is None:
         rows = [row for row in [run_one(args.name, args.data, args.out, args.overrides, args.energy_fit,
-                                        not args.no_score)] if row is not None]
+                                        not args.no_score, args.config)] if row is not None]
     else:
         runs = [(f"{args.name}_seed{s}", [*args.overrides, f"seed={s}"]) for s in args.seeds]
         rows = run_many(runs, args)
