@@ -22,16 +22,6 @@ TINY = ("model.pretrained=false", "model.output_stride=8", "model.input_streams=
         "data.num_workers=0")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # As in test_model.py: on the shared 2-core runner two intra-op threads spin against other processes (these
-    # tiny forwards ran 20-30x slower with two).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(*extra: str):
     cfg = load_config(ROOT / "config/data_config.yaml", ROOT / "config/model_config.yaml", overrides=[*TINY, *extra])
     torch.manual_seed(0)
