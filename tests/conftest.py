@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 # Session fixtures (tiny synthetic dataset, tiny trained checkpoint) live in _fixtures.py; importing
 # them here registers them for every test module.
 from _fixtures import synth_root, tiny_checkpoint, tiny_run  # noqa: F401
-# nbval's notebook cells (make test): the training cells run fewer epochs, see _nbval.py
+# nbval's notebook cells (make test): tiny parameters, outputs in a temporary folder, see _nbval.py
 from _nbval import pytest_collection_modifyitems  # noqa: F401
 
 
