@@ -56,8 +56,10 @@ def test_seed_eval_command_writes_report(tiny_checkpoint, synth_root, tmp_path):
     (["test.py", "--video", "missing.mp4", "--checkpoint", "missing.pth"], ["missing.pth", "not found"]),
     (["train.py", "--set", "data.train_dir=/nonexistent/x"], ["/nonexistent/x"]),
 ])
-def test_bad_input_is_one_clear_line(args, fragments):
-    assert_one_line_error(run(*args, "--set", "model.pretrained=false", "--set", "device=cpu"), *fragments)
+def test_bad_input_is_one_clear_line(args, fragments, tmp_path):
+    # a run folder is claimed before the data is read: keep it out of the working tree
+    folders = ["--checkpoint-dir", tmp_path / "ck", "--log-dir", tmp_path / "logs"] if args[0] == "train.py" else []
+    assert_one_line_error(run(*args, *folders, "--set", "model.pretrained=false", "--set", "device=cpu"), *fragments)
 
 
 def test_corrupt_checkpoint_and_bad_video(tmp_path, tiny_checkpoint):
