@@ -33,11 +33,11 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
-        from lab.runtime.checkpoint import checkpoint_config, read_checkpoint
-
         if args.config or args.data_config:
             raise ConfigError("--resume takes the config from the checkpoint", "--config/--data-config",
                               "drop them and change keys with --set")
+        from lab.runtime.checkpoint import checkpoint_config, read_checkpoint
+
         ckpt = read_checkpoint(args.resume)
         overrides = config_overrides(args) + ([f"training.epochs={args.epochs}"] if args.epochs else [])
         cfg = checkpoint_config(ckpt, args.resume).replace(*overrides)
