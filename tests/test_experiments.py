@@ -47,6 +47,7 @@ def test_the_experiments_are_there():
                                          "measure_pruning", "train_flops", "gpu_bench", "checks", "evalall", "sweep"}
 
 
+@pytest.mark.slow  # the fixture's process imports every script's dependencies
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_each_script_answers_help_and_names_its_table(script, help_answers):
     answer = help_answers[str(script)]

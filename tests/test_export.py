@@ -15,6 +15,7 @@ from lab.runtime.checkpoint import load_model
 from test_bad_input import assert_contract, call
 
 
+@pytest.mark.slow  # two ONNX exports
 def test_an_export_that_does_not_match_writes_nothing_and_keeps_the_old_file(tiny_checkpoint, tmp_path, monkeypatch):
     (tmp_path / "m.onnx").write_bytes(b"the previous, good export")
     monkeypatch.setattr(export_module, "_check", lambda *a, **k: 0.5)
