@@ -6,7 +6,7 @@ would do it with `lab notebooks --param NAME=VALUE`: its parameters cell gets ti
 (data, checkpoints, logs, reports) point into one temporary folder per session, so a test run leaves nothing
 in the working tree. The kernel still starts in notebooks/ and finds the project root from there, and the
 notebooks chain as they do for a user: 01 writes the data 02 trains on, 02 writes the checkpoint 03-05 read.
-After its last cell each notebook checks the files it promises (CHECKS). The full-size runs are `make notebooks`.
+After its last cell each notebook checks the files it promises (`checks`). The full-size runs are `make notebooks`.
 
 conftest.py imports the hook, so it applies when tests/ is part of the run (`make test`); `pytest notebooks
 --nbval-lax` on its own runs the plain defaults, writing into data/, checkpoints/, logs/ and reports/.
@@ -62,8 +62,9 @@ def checks(out: Path) -> dict[str, str]:
         "03_evaluation": files(*(str(report.relative_to(out) / name) for name in (
             "metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md")))
         + f"assert __import__('json').loads(open({str(report / 'metrics.json')!r}).read())['n_videos'] == 4\n",
-        "04_error_analysis": files(*(f"checkpoints/notebooks_{run}/best.pth"  # its frame-only baseline, and the
-                                     for run in ("frame_baseline", "real_convlstm", "real_frame"))),  # real ablation
+        # its frame-only baseline, and the two models of its real-footage ablation
+        "04_error_analysis": files(*(f"checkpoints/notebooks_{run}/best.pth"
+                                     for run in ("frame_baseline", "real_convlstm", "real_frame"))),
         "06_generalisation": files(str(table.relative_to(out)))
         + f"_table = __import__('pandas').read_csv({str(table)!r})\n"
           "assert sorted(_table['held_out'].unique()) == ['boundary_jitter', 'color_flicker'], _table\n"
@@ -80,10 +81,10 @@ def pytest_collection_modifyitems(config, items):
     out = Path(tempfile.mkdtemp(prefix="convlstm-lab-notebooks-"))
     config.add_cleanup(lambda: shutil.rmtree(out, ignore_errors=True))
     given, appended = parameters(out), checks(out)
-    last = {}
     missing = sorted({item.path.name for item in cells} - {f"{stem}.ipynb" for stem in given})
     if missing:
         raise pytest.UsageError(f"{', '.join(missing)}: no tiny parameters and output folders: add them in {__file__}")
+    last = {}  # notebook stem -> its last code cell
     for item in cells:
         stem, cell = item.path.stem, item.cell
         if "parameters" in cell.metadata.get("tags", []):
