@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Every test, the notebooks included (nbval executes them in order: 02 writes the checkpoint 03-05 read).
+# Every test, the notebooks included: nbval executes each once, in order, on tiny data, writing into a
+# temporary folder (tests/_nbval.py).
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
 

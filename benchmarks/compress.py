@@ -35,11 +35,12 @@ QUICK = CompressSizes(int8_windows=2, int8_scopes=("encoder",), flops_side=32, f
 
 
 def bench_int8(work: Path, calibration_dir: Path, windows: int, repeats: int, interleaved, row,
-               scopes: tuple[str, ...] = ("encoder", "all")) -> list[dict]:
+               scopes: tuple[str, ...] = ("encoder", "all"),
+               models: tuple[str, ...] = ("demo model", "seed model")) -> list[dict]:
     """fp32 ONNX vs INT8 ONNX (static QDQ, per-channel int8 weights, calibrated on `windows` windows of
     `calibration_dir`), one clip per call, for the checkpoints and graphs the "onnx runtime" case left in `work`
-    (`demo model.pth/.onnx`, `seed model.pth/.onnx`): INT8 on the encoder's convolutions (the default) and on
-    every convolution. The weights are random, so only the speed means something here; the AUC change of a
+    (`<name>.pth/.onnx` for each of `models`): INT8 on the encoder's convolutions (the default) and on every
+    convolution. The weights are random, so only the speed means something here; the AUC change of a
     trained model is in docs/results/compression.md (experiments/measure_int8.py)."""
     import onnxruntime as ort
 
@@ -48,7 +49,7 @@ def bench_int8(work: Path, calibration_dir: Path, windows: int, repeats: int, in
     from lab.runtime.checkpoint import load_model
 
     rows = []
-    for name in ("demo model", "seed model"):
+    for name in models:
         model, cfg, _ = load_model(work / f"{name}.pth")
         fp32 = (work / f"{name}.onnx").read_bytes()
         clips = calibration_clips(Int8Settings(calibration_dir, windows), cfg)

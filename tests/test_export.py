@@ -15,26 +15,7 @@ from lab.runtime.checkpoint import load_model
 from test_bad_input import assert_contract, call
 
 
-def test_onnx_export_matches_pytorch_at_any_batch_size_and_describes_itself(tiny_checkpoint, tmp_path):
-    result = export_onnx(tiny_checkpoint, tmp_path / "m.onnx")
-    assert result.max_abs_diff < 1e-4 and result.input_shape[0] == "batch"
-
-    # An independent check at a batch size the export never saw: both outputs, against eager PyTorch.
-    model, cfg, ckpt = load_model(tiny_checkpoint)
-    clips = torch.randn(5, *result.input_shape[1:], generator=torch.Generator().manual_seed(7))
-    with torch.no_grad():
-        logits, steps = model(clips, with_timeline=True)
-    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
-    got_logits, got_steps = session.run(["logits", "step_logits"], {"clips": clips.numpy()})
-    assert got_logits.shape == (5, 2) and got_steps.shape == (5, cfg.sequence.length, 2)
-    assert np.abs(got_logits - logits.numpy()).max() < 1e-4 and np.abs(got_steps - steps.numpy()).max() < 1e-4
-    assert np.ptp(got_logits[:, 1]) > 1e-4  # different clips, different scores: not a constant graph
-
-    meta = {p.key: p.value for p in onnx.load(str(result.path)).metadata_props}
-    assert json.loads(meta["convlstm_lab.config"])["sequence"]["length"] == cfg.sequence.length
-    assert float(meta["convlstm_lab.threshold"]) == pytest.approx(ckpt["threshold"])
-
-
+@pytest.mark.slow  # two ONNX exports
 def test_an_export_that_does_not_match_writes_nothing_and_keeps_the_old_file(tiny_checkpoint, tmp_path, monkeypatch):
     (tmp_path / "m.onnx").write_bytes(b"the previous, good export")
     monkeypatch.setattr(export_module, "_check", lambda *a, **k: 0.5)
@@ -46,10 +27,30 @@ def test_an_export_that_does_not_match_writes_nothing_and_keeps_the_old_file(tin
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temp file, no new folder
 
 
-def test_export_cli_writes_once_and_gives_one_line_errors(tiny_checkpoint, tmp_path, capsys):
+def test_export_cli_writes_a_graph_that_matches_pytorch_at_any_batch_size_and_describes_itself(
+        tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     code, stdout, _ = call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, out)
-    assert code == 0 and out.is_file() and "onnxruntime matches PyTorch" in stdout
+    assert code == 0 and out.is_file() and "onnxruntime matches PyTorch within" in stdout
+    diff = float(stdout.rsplit("onnxruntime matches PyTorch within", 1)[1].split()[0])
+    assert diff < 1e-4  # checked by the export itself, at the two batch sizes it tries
+
+    # An independent check at a batch size the export never saw: both outputs, against eager PyTorch.
+    model, cfg, ckpt = load_model(tiny_checkpoint)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == "batch"  # a dynamic batch dimension
+    clips = torch.randn(5, *session.get_inputs()[0].shape[1:], generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        logits, steps = model(clips, with_timeline=True)
+    got_logits, got_steps = session.run(["logits", "step_logits"], {"clips": clips.numpy()})
+    assert got_logits.shape == (5, 2) and got_steps.shape == (5, cfg.sequence.length, 2)
+    assert np.abs(got_logits - logits.numpy()).max() < 1e-4 and np.abs(got_steps - steps.numpy()).max() < 1e-4
+    assert np.ptp(got_logits[:, 1]) > 1e-4  # different clips, different scores: not a constant graph
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["convlstm_lab.config"])["sequence"]["length"] == cfg.sequence.length
+    assert float(meta["convlstm_lab.threshold"]) == pytest.approx(ckpt["threshold"])
+
+    # It writes once, and bad input is one line.
     assert_contract(call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, out), "the output file exists",
                     "--overwrite")
     assert_contract(call(capsys, lab_main, "export", "--onnx", tiny_checkpoint, tmp_path / "m.bin"),

@@ -30,14 +30,8 @@ TINY = ModelConfig(pretrained=False, convlstm=ConvLSTMConfig(hidden_channels=(8,
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    # One intra-op thread: on a shared 2-core runner two threads spin against other processes and made
-    # these tiny forwards 50-100x slower (efficientnet_b2 at 64x64: 0.02 s vs 1-4 s).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+def _seed():
+    torch.manual_seed(0)  # (one intra-op thread for the whole run: conftest.py)
 
 
 def tiny(**changes) -> ModelConfig:

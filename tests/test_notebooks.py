@@ -1,17 +1,15 @@
 """The notebooks: committed clean (no outputs, one literal `parameters` cell, no def/class), the rules and
-tools in lab.workbench.notebooks, and (slow) a headless papermill run of every notebook on tiny data.
+tools in lab.workbench.notebooks, and the papermill runner behind `lab notebooks`.
 
-nbval executes the notebooks with their defaults separately (02 and 04 train fewer epochs there: _nbval.py):
-`pytest tests --nbval-lax notebooks` (make test).
+`make test` executes the real notebooks once, under nbval, on tiny data with every output in a temporary
+folder (tests/_nbval.py).
 """
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -202,37 +200,39 @@ def test_strip_command_cleans_a_project(tmp_path):
     assert "stripped notebooks/01_x.ipynb" in proc.stdout and lint_notebook(path) == []
 
 
-@pytest.mark.slow
-def test_papermill_runs_every_notebook_on_tiny_data(tmp_path):
-    """All notebooks, headless, from the project root, with tiny parameters and every output under tmp_path."""
-    small = ["sequence.length=4", "sequence.stride=4", "image.height=32", "image.width=32", "model.output_stride=8",
-             "model.convlstm.hidden_channels=[8,8]", "training.batch_size=4", "device=cpu"]
-    params = {"data_dir": str(tmp_path / "data"), "checkpoint_dir": str(tmp_path / "checkpoints"),
-              "log_dir": str(tmp_path / "logs"), "reports_dir": str(tmp_path / "reports"),
-              "checkpoint": str(tmp_path / "checkpoints" / "nbtest" / "best.pth"),
-              "synthetic_train": 2, "synthetic_val": 2, "synthetic_test": 2, "synthetic_frames": 8,
-              "synthetic_size": 32, "samples_per_class": 1, "energy_items_per_class": 2, "sampler_draws": 100,
-              "overrides": small, "epochs": 1, "baseline_epochs": 1, "device": "cpu", "progress": False,
-              "real_footage_dir": str(tmp_path / "real"), "real_footage_items": [2, 1, 2], "signal_items_per_class": 2,
-              "real_epochs": 1}
-    out = tmp_path / "executed"
-    written = run_notebooks("nbtest", out_dir=out, parameters=params, project_dir=ROOT)
+def test_lab_notebooks_runs_them_in_order_from_the_root_with_each_its_own_parameters(tmp_path, monkeypatch, capsys):
+    """The papermill runner on a project of three trivial notebooks (the real ones run once, under nbval:
+    tests/_nbval.py): number order, kernel in the project root, each parameter to the notebooks that declare it,
+    an executed copy with its injected-parameters cell and an HTML rendering each; a failing notebook is one line
+    naming its cell, after its HTML is written."""
+    from lab.cli.main import main
 
-    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
-    for path in written:
-        assert path.with_suffix(".html").stat().st_size > 10_000
-        nb = nbformat.read(path, as_version=4)
+    root = _project(tmp_path)
+    _notebook(root / "notebooks" / "02_read.ipynb", new_code_cell("print('read:', open(note).read())"),
+              params='project_dir = None\nnote = "x.txt"')
+    _notebook(root / "notebooks" / "01_write.ipynb", new_code_cell(
+        "import os\nopen(note, 'w').write(f'{value} {run_name} {project_dir} {os.getcwd()}')"),
+        params='project_dir = None\nrun_name = "r"\nnote = "x.txt"\nvalue = 0')
+    _notebook(root / "notebooks" / "03_fail.ipynb", new_code_cell("raise ValueError('broken on purpose')"),
+              params="project_dir = None")
+    monkeypatch.chdir(root / "notebooks")
+    out = tmp_path / "executed"
+    code = main(["notebooks", "--run-name", "demo", "--param", "value=7", "--param", "note=made.txt",
+                 "--out", str(out), "--only", "01", "--only", "02"])
+    assert code == 0
+    assert (root / "made.txt").read_text() == f"7 demo {root} {root}"  # cwd and project_dir: the root
+    assert sorted(p.name for p in out.iterdir()) == ["01_write.html", "01_write.ipynb", "02_read.html", "02_read.ipynb"]
+    for name in ("01_write", "02_read"):
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
         assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert (tmp_path / "data" / "train" / "manifest.csv").is_file()
-    assert (tmp_path / "checkpoints" / "nbtest" / "best.pth").is_file()
-    assert (tmp_path / "checkpoints" / "nbtest_frame_baseline" / "best.pth").is_file()
-    for suffix in ("convlstm", "frame"):  # 04's temporal ablation on the real-footage set 01 wrote
-        assert (tmp_path / "checkpoints" / f"nbtest_real_{suffix}" / "best.pth").is_file()
-    assert (tmp_path / "real" / "test" / "manifest.csv").is_file()
-    report = tmp_path / "reports" / "nbtest" / "test"  # keyed by run and evaluated split, as test.py --eval
-    for name in ("metrics.json", "per_item.csv", "roc.png", "pr.png", "confusion_matrix.png", "report.md"):
-        assert (report / name).is_file(), name
-    assert json.loads((report / "metrics.json").read_text())["n_videos"] == 4
-    loo = pd.read_csv(tmp_path / "reports" / "nbtest" / "leave_one_out" / "table.csv")  # 06, on 01's data
-    assert sorted(loo["held_out"].unique()) == ["boundary_jitter", "color_flicker"] and loo["model"].nunique() == 2
+    injected = nbformat.read(out / "02_read.ipynb", as_version=4).cells[2].source
+    assert "note = " in injected and "value" not in injected  # 02 does not declare it
+    assert f"read: 7 demo {root}" in (out / "02_read.html").read_text()  # 02 ran after 01, figures/text inline
+    capsys.readouterr()
+
+    assert main(["notebooks", "--only", "03", "--out", str(out)]) == 2
+    err = capsys.readouterr().err  # papermill's progress lines, then the error
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        "error: 03_fail.ipynb failed in cell 3 with ValueError, broken on purpose"), err  # 3: parameters, injected, this
+    assert "broken on purpose" in (out / "03_fail.html").read_text()

@@ -24,7 +24,6 @@ def flags(synth_root, *extra):
     return [f for o in items for f in ("--set", o)]
 
 
-@pytest.mark.slow  # three short trainings
 def test_training_into_an_existing_run_folder_is_refused_unless_resumed_or_overwritten(capsys, synth_root, tmp_path):
     dirs = ["--checkpoint-dir", tmp_path / "ck", "--log-dir", tmp_path / "logs", "--no-progress", "--run-name", "r"]
     assert_works(call(capsys, train_entry, *dirs, *flags(synth_root)))

@@ -104,7 +104,7 @@ def test_celebdf_and_dfdc_give_the_seed_layout(tmp_path, name, build, extra, fam
     assert code == 0, stderr
     assert set(check_layout_and_manifest(tmp_path / "out", frames=4, side=32).values()) == families
     assert f"prepared {name}" in stdout and "faces:" in stdout
-    # what train.py runs (test_train_py_trains_on_a_prepared_tree... runs train.py itself on FF++)
+    # what train.py runs (test_train_py_trains_on_a_prepared_tree... runs its entry point on FF++)
     result = fit(tiny_config(tmp_path / "out", "training.epochs=1"), run_name=name, checkpoint_dir=tmp_path / "ck",
                  log_dir=tmp_path / "logs", progress=False)
     assert result.best_path.is_file() and len(result.history) == 1
@@ -204,21 +204,20 @@ def test_frames_keep_their_colours_and_every_k_th_frame(tmp_path):
     assert rows[0]["faces_missed"] == ""  # no face detection ran
 
 
-@pytest.mark.slow
-def test_train_py_trains_on_a_prepared_tree_and_reports_per_method(ffpp_prepared, tmp_path):
+def test_train_py_trains_on_a_prepared_tree_and_reports_per_method(ffpp_prepared, tmp_path, capsys):
+    """The seed's `python train.py` then `python test.py --eval` (their entry points, in-process) on the tree."""
+    from lab.cli.evaluate import test_entry
+    from lab.cli.train import train_entry
+    from test_bad_input import assert_works, call
+
     _, out = ffpp_prepared
     data = [f"data.{s}_dir={out / s}" for s in ("train", "val", "test")]
     sets = [a for o in (*TINY_OVERRIDES, "training.epochs=1", *data) for a in ("--set", o)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    train = subprocess.run([sys.executable, "train.py", "--run-name", "ffpp", "--checkpoint-dir", tmp_path / "ck",
-                            "--log-dir", tmp_path / "logs", "--no-progress", *sets],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert train.returncode == 0, train.stderr[-3000:]
+    assert_works(call(capsys, train_entry, "--run-name", "ffpp", "--checkpoint-dir", tmp_path / "ck",
+                      "--log-dir", tmp_path / "logs", "--no-progress", *sets))
     checkpoint = tmp_path / "ck" / "ffpp" / "best.pth"
-    evaluate = subprocess.run([sys.executable, "test.py", "--eval", "--data_dir", out / "test", "--checkpoint",
-                               checkpoint, "--out", tmp_path / "report", "--no-progress"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    assert_works(call(capsys, test_entry, "--eval", "--data_dir", out / "test", "--checkpoint", checkpoint,
+                      "--out", tmp_path / "report", "--no-progress"))
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["per_family"]) == {"deepfakes", "faceswap"}  # FF++ methods, with no extra step
 

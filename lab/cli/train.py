@@ -32,13 +32,12 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lab.runtime.checkpoint import checkpoint_config, read_checkpoint
-    from lab.training.loop import fit
-
     if args.resume:
         if args.config or args.data_config:
             raise ConfigError("--resume takes the config from the checkpoint", "--config/--data-config",
                               "drop them and change keys with --set")
+        from lab.runtime.checkpoint import checkpoint_config, read_checkpoint
+
         ckpt = read_checkpoint(args.resume)
         overrides = config_overrides(args) + ([f"training.epochs={args.epochs}"] if args.epochs else [])
         cfg = checkpoint_config(ckpt, args.resume).replace(*overrides)
@@ -46,6 +45,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = load_cli_config(args)
         run_name = args.run_name or Path((args.config or [DEFAULT_MODEL_CONFIG])[-1]).stem
+    from lab.training.loop import fit  # torch loads here: a mistake in the config is reported before that
+
     result = fit(cfg, run_name=run_name, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
                  resume=args.resume, publish_best=Path(args.checkpoint_dir) / "best.pth",
                  progress=not args.no_progress, overwrite=args.overwrite)
