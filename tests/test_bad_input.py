@@ -209,6 +209,9 @@ def test_config_files_and_flags(capsys, tmp_path):
     assert_contract(call(capsys, seed_test), "(test.py)", "one of the arguments --video --frames --eval")
     assert_contract(call(capsys, lab_main, "trian"), "invalid choice", "(command)")
     assert_contract(call(capsys, lab_main, "synth", "--out", tmp_path / "s", "--frames", "1"), "(SynthSpec.frames")
+    assert_contract(call(capsys, lab_main, "synth", "--out", tmp_path / "s", "--frames", "0"), "(SynthSpec.frames")
+    assert_contract(call(capsys, lab_main, "synth", "--out", tmp_path / "s", "--items", "0", "0", "0"),
+                    "writes nothing (--items)")
     assert_contract(call(capsys, lab_main, "summary", "--set", "model.backbone=vgg"), "(model.backbone)")
     assert_contract(call(capsys, lab_main, "extract", tmp_path / "none.mp4", tmp_path / "o"), "video not found")
     (tmp_path / "a_file").write_text("x")

@@ -357,3 +357,47 @@ def test_a_foreign_non_empty_output_folder_is_refused(tmp_path):
     (tmp_path / "out" / "thesis.tex").write_text("mine")
     assert_one_line(*run_cli(make_celebdf(tmp_path / "c", videos=False), tmp_path / "out"), "not empty",
                     "not written by lab prepare")
+
+
+@pytest.mark.parametrize("record", ["[]", '{"format": "dfdc"}', "{not json"])
+def test_a_damaged_settings_record_is_one_line_for_prepare_and_merge(tmp_path, record):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "prepare.json").write_text(record)
+    assert_one_line(*run_cli(make_celebdf(tmp_path / "c", videos=False), out), "prepare.json", "corrupt")
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["prepare-merge", str(out)])
+    assert_one_line(code, err.getvalue(), "prepare.json", "corrupt")
+
+
+def _claim_after(barrier, out: str, source: str, queue) -> None:
+    from lab.data.prepare.output import claim
+
+    barrier.wait()
+    try:
+        claim(Path(out), Path(source), Settings(format="celebdf"))
+        queue.put("ok")
+    except DataError as exc:
+        queue.put(str(exc))
+
+
+def test_shards_starting_together_on_a_new_folder_all_claim_it(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    source = tmp_path / "src"
+    source.mkdir()
+    for round_ in range(20):
+        out = tmp_path / f"out{round_}"
+        barrier, queue = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_claim_after, args=(barrier, str(out), str(source), queue)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join()
+        assert results == ["ok"] * 4, results

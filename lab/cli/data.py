@@ -40,7 +40,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     import time
 
     started = time.perf_counter()
-    frames = {"frames": args.frames} if args.frames else {}
+    frames = {"frames": args.frames} if args.frames is not None else {}
+    for flag, items in (("--items", args.items), ("--faceswap-items", args.faceswap_items)):
+        if items is not None and not any(items):
+            raise ConfigError(f"{' '.join(map(str, items))} items per class writes nothing", flag,
+                              "give at least one item in some split")
     if args.faceswap_items and not (args.faceswap and args.real_footage):
         raise ConfigError("--faceswap-items sizes face swaps written with --real-footage", "--faceswap-items",
                           "use --items for the face-swap set alone, or add --real-footage --faceswap")

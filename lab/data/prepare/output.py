@@ -24,6 +24,7 @@ from lab.outputs import remove_stale_temps, write_text
 SETTINGS_FILE = "prepare.json"
 FAILED_FILE = "failed.csv"
 LOCK_FILE = ".prepare.lock"
+CLAIM_LOCK = ".prepare-claim.lock"  # held only while a run claims OUT
 MANIFEST_COLUMNS = ("item", "label", "family", "source_id", "target_id", "original_id", "compression", "frames",
                     "faces_missed", "faces_interpolated", "video", "face_track", "split_rule")
 FAILED_COLUMNS = ("split", "item", "video", "reason")
@@ -33,31 +34,46 @@ def _describe(settings: Settings, source: Path) -> dict:
     return {"source": str(source), **settings.to_dict()}
 
 
+def read_record(record: Path, what_to_do: str) -> dict:
+    """OUT/prepare.json, the source and settings a run prepared with; a one-line error when it is not such a
+    record (FileNotFoundError when it is missing)."""
+    try:
+        data = json.loads(record.read_text())
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not {"source", "format"} <= data.keys():
+        raise DataError("prepare settings record is corrupt", record, what_to_do)
+    return data
+
+
 def claim(out: Path, source: Path, settings: Settings) -> None:
-    """Make OUT ours: new or empty, or prepared before from the same source with the same settings."""
+    """Make OUT ours: new or empty, or prepared before from the same source with the same settings. Shards
+    starting together on a new OUT claim it one at a time, so the first one's record is not mistaken by the
+    others for files lab prepare did not write."""
+    if out.exists() and not out.is_dir():
+        raise DataError("output folder is a file", out, "choose a folder")
+    with locked(out, CLAIM_LOCK, announce=False):
+        _claim(out, source, settings)
+
+
+def _claim(out: Path, source: Path, settings: Settings) -> None:
     record = out / SETTINGS_FILE
     wanted = _describe(settings, source)
     if record.is_file():
-        try:
-            before = json.loads(record.read_text())
-        except ValueError:
-            raise DataError("prepare settings record is corrupt", record, f"delete '{out}' and prepare again") from None
+        before = read_record(record, f"delete '{out}' and prepare again")
         changed = [f"{k} {before.get(k)!r} (now {v!r})" for k, v in wanted.items() if before.get(k) != v]
         if changed:
             raise DataError(f"output folder was prepared with {', '.join(changed)}", out,
                             "resume with the same options, or choose another output folder")
         return
-    if out.exists() and not out.is_dir():
-        raise DataError("output folder is a file", out, "choose a folder")
-    if out.exists() and any(not p.name.startswith(".") for p in out.iterdir()):  # hidden: locks, temp files
+    if any(not p.name.startswith(".") for p in out.iterdir()):  # hidden: locks, temp files
         raise DataError("output folder is not empty and was not written by lab prepare", out,
                         "choose a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
     write_text(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager
-def locked(out: Path, name: str = LOCK_FILE) -> Iterator[None]:
+def locked(out: Path, name: str = LOCK_FILE, announce: bool = True) -> Iterator[None]:
     """One `lab prepare` at a time per OUT (per shard of OUT: `name`); a second one waits. The kernel drops the
     lock when its holder dies, even by SIGKILL. (A killed run's workers exit within a moment; if one still
     finishes an item then, the rename in `item.write_item` keeps whichever identical copy lands first.)"""
@@ -71,7 +87,8 @@ def locked(out: Path, name: str = LOCK_FILE) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another lab prepare writing to '{out}' ({out / name})", file=sys.stderr)
+            if announce:
+                print(f"waiting for another lab prepare writing to '{out}' ({out / name})", file=sys.stderr)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

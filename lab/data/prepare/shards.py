@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Sequence
 
 from lab.data.prepare.formats import make_plan
 from lab.data.prepare.item import Outcome
-from lab.data.prepare.output import (LOCK_FILE, MANIFEST_COLUMNS, SETTINGS_FILE, locked, manifest_rows,
+from lab.data.prepare.output import (LOCK_FILE, MANIFEST_COLUMNS, SETTINGS_FILE, locked, manifest_rows, read_record,
                                      write_failures, write_split_manifests)
 from lab.data.prepare.plan import CLASSES, SPLITS, Job, Settings, shard_of
 from lab.errors import ConfigError, DataError
@@ -147,13 +146,14 @@ def merge(out: str | Path, source: str | Path | None = None) -> MergeReport:
     out = Path(out).resolve()
     record_path = out / SETTINGS_FILE
     try:
-        record = json.loads(record_path.read_text())
+        record = read_record(record_path, "prepare again")
     except FileNotFoundError:
         raise DataError("no prepare settings record: not a lab prepare output folder", record_path,
                         "give the OUT the shards wrote into") from None
-    except ValueError:
-        raise DataError("prepare settings record is corrupt", record_path, "prepare again") from None
-    settings = Settings.from_dict(record)
+    try:
+        settings = Settings.from_dict(record)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"prepare settings record is corrupt ({exc})", record_path, "prepare again") from None
     source = Path(source or record["source"])
     if not source.is_dir():
         raise DataError("the dataset the shards prepared is not here", source,
