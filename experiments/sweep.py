@@ -4,7 +4,7 @@ per-seed rows of docs/results/gpu.md ("Real-footage recipe, four seeds", "Real-f
 previous-recipe sweep") and docs/results/real-footage.md sections 4, 5 and 8 come from here. On a CUDA machine,
 from the repository root (config/ is read from there):
 
-    lab synth --real-footage --out data_real
+    lab synth --real-footage --footage embedded --out data_real
     python experiments/sweep.py base data_real OUT device=cuda training.amp=false data.num_workers=2 \\
         --seeds 42 1 2 3 --jobs 4 --budget 300
     python experiments/sweep.py T16 data_real OUT device=cuda training.amp=false data.num_workers=2 \\

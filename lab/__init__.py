@@ -55,6 +55,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # experiments
     "leave_one_out": ("lab.experiments.leave_one_out", "leave_one_out"),
     "robustness_sweep": ("lab.experiments.robustness", "robustness_sweep"),
+    "generalisation_matrix": ("lab.evaluation.transfer", "generalisation_matrix"),
 }
 
 __all__ = ["__version__", *_EXPORTS]
