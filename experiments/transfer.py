@@ -18,6 +18,7 @@ import torch
 from lab.evaluation.transfer import generalisation_matrix
 from lab.outputs import write_text
 from lab.runtime.checkpoint import load_model
+from lab.scoring.decision import checkpoint_decision
 
 
 def _pair(text: str) -> tuple[str, Path]:
@@ -34,12 +35,15 @@ def main() -> None:
     ap.add_argument("--test", type=_pair, action="append", required=True, metavar="NAME=DIR",
                     help="a test split folder with real/ and fake/ and its manifest.csv; repeat for more")
     ap.add_argument("--out", type=Path, required=True, help="where the matrix goes, as JSON")
+    ap.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     args = ap.parse_args()
+    if args.out.exists() and not args.overwrite:
+        ap.error(f"{args.out} exists: choose another --out, or add --overwrite")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     models = {}
     for name, path in args.model:
         model, cfg, ckpt = load_model(path, device=device)
-        models[name] = (model, cfg, ckpt["threshold"])
+        models[name] = (model, cfg, checkpoint_decision(ckpt))
     matrix = generalisation_matrix(models, dict(args.test), device)
     print(matrix.round(3).to_string())
     cells = {row: {f"{s}/{f}": round(float(v), 4) for (s, f), v in matrix.loc[row].items() if v == v}

@@ -81,6 +81,15 @@ def test_demo_overlay_loads():
     assert cfg != Config()
 
 
+@pytest.mark.parametrize("overlay", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_every_shipped_overlay_loads_and_builds_its_model(overlay):
+    from lab.models.classifier import build_model
+
+    cfg = load_config(ROOT / "config/data_config.yaml", ROOT / "config" / overlay,
+                      overrides=["model.pretrained=false"])  # the weights: tests/test_pretrained.py
+    assert build_model(cfg.model) is not None
+
+
 def test_config_is_frozen_and_round_trips(tmp_path):
     cfg = load_config(*SEED_FILES, overrides=["model.pooling=attention"])
     with pytest.raises(dataclasses.FrozenInstanceError):

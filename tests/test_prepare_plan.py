@@ -374,10 +374,9 @@ def test_a_damaged_settings_record_is_one_line_for_prepare_and_merge(tmp_path, r
     assert_one_line(code, err.getvalue(), "prepare.json", "corrupt")
 
 
-def _claim_after(barrier, out: str, source: str, queue) -> None:
+def _claim_into(out: str, source: str, queue) -> None:
     from lab.data.prepare.output import claim
 
-    barrier.wait()
     try:
         claim(Path(out), Path(source), Settings(format="celebdf"))
         queue.put("ok")
@@ -385,19 +384,33 @@ def _claim_after(barrier, out: str, source: str, queue) -> None:
         queue.put(str(exc))
 
 
-def test_shards_starting_together_on_a_new_folder_all_claim_it(tmp_path):
+def test_a_shard_claiming_while_another_writes_the_record_waits_and_then_accepts_it(tmp_path):
+    """Shards started together on a new OUT: the first writes prepare.json while the others look. A claim that
+    looked without the claim lock saw a folder with a file it did not write and refused it."""
     import multiprocessing
+    import queue as queues
+
+    from lab.data.prepare.output import CLAIM_LOCK, _claim, locked
 
     ctx = multiprocessing.get_context("fork")
-    source = tmp_path / "src"
+    out, source = tmp_path / "out", tmp_path / "src"
     source.mkdir()
-    for round_ in range(20):
-        out = tmp_path / f"out{round_}"
-        barrier, queue = ctx.Barrier(4), ctx.Queue()
-        procs = [ctx.Process(target=_claim_after, args=(barrier, str(out), str(source), queue)) for _ in range(4)]
-        for p in procs:
-            p.start()
-        results = [queue.get(timeout=60) for _ in procs]
-        for p in procs:
-            p.join()
-        assert results == ["ok"] * 4, results
+    results = ctx.Queue()
+    with locked(out, CLAIM_LOCK):  # this process is the shard that claims first
+        other = ctx.Process(target=_claim_into, args=(str(out), str(source), results))
+        other.start()
+        with pytest.raises(queues.Empty):
+            results.get(timeout=1.0)  # the other shard waits for the lock instead of deciding now
+        _claim(out, source, Settings(format="celebdf"))
+    assert results.get(timeout=60) == "ok"
+    other.join()
+
+
+def test_a_refused_foreign_folder_is_left_as_it_was(tmp_path):
+    from lab.data.prepare.output import claim
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.tex").write_text("mine")
+    with pytest.raises(DataError, match="not written by lab prepare"):
+        claim(tmp_path / "out", tmp_path, Settings(format="celebdf"))
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["thesis.tex"]

@@ -83,7 +83,7 @@ def _prepare_data(root: Path, real: Path | None) -> None:
         t0 = time.perf_counter()
         manifest = generate_footage(real, FootageSpec(**REAL_SPEC), overwrite=True)
         print(f"      real-footage dataset: {len(manifest)} items in {real}/{{train,val,test}} "
-              f"({time.perf_counter() - t0:.1f}s)")
+              f"({time.perf_counter() - t0:.1f}s), from {_footage_words()}")
 
 
 def _footage_words() -> str:

@@ -16,11 +16,13 @@ import torch
 from lab.config import Config
 from lab.errors import DataError
 from lab.evaluation.evaluate import evaluate_split
+from lab.scoring.decision import Decision
 
 
-def generalisation_matrix(models: Mapping[str, tuple[torch.nn.Module, Config, float]],
+def generalisation_matrix(models: Mapping[str, tuple[torch.nn.Module, Config, Decision | float]],
                           test_sets: Mapping[str, str | Path], device: torch.device | str = "cpu") -> pd.DataFrame:
-    """`models`: name -> (model, its config, its decision threshold); `test_sets`: name -> a test split folder
+    """`models`: name -> (model, its config, its decision: `checkpoint_decision(ckpt)`, or a plain threshold on
+    uncalibrated scores); `test_sets`: name -> a test split folder
     holding both classes. Returns the matrix: index the model names, columns a (test set, family) MultiIndex,
     values video ROC-AUC."""
     device = torch.device(device)

@@ -25,6 +25,7 @@ SETTINGS_FILE = "prepare.json"
 FAILED_FILE = "failed.csv"
 LOCK_FILE = ".prepare.lock"
 CLAIM_LOCK = ".prepare-claim.lock"  # held only while a run claims OUT
+OUR_NAMES = frozenset({SETTINGS_FILE, FAILED_FILE, "train", "val", "test", "shards"})  # what lab prepare writes
 MANIFEST_COLUMNS = ("item", "label", "family", "source_id", "target_id", "original_id", "compression", "frames",
                     "faces_missed", "faces_interpolated", "video", "face_track", "split_rule")
 FAILED_COLUMNS = ("split", "item", "video", "reason")
@@ -52,8 +53,17 @@ def claim(out: Path, source: Path, settings: Settings) -> None:
     others for files lab prepare did not write."""
     if out.exists() and not out.is_dir():
         raise DataError("output folder is a file", out, "choose a folder")
+    if not (out / SETTINGS_FILE).exists():
+        _refuse_foreign(out)  # before the lock below writes its file into the user's folder
     with locked(out, CLAIM_LOCK, announce=False):
         _claim(out, source, settings)
+
+
+def _refuse_foreign(out: Path) -> None:
+    """A folder holding names `lab prepare` never writes is someone else's."""
+    if out.is_dir() and any(not p.name.startswith(".") and p.name not in OUR_NAMES for p in out.iterdir()):
+        raise DataError("output folder is not empty and was not written by lab prepare", out,
+                        "choose a new or empty folder")
 
 
 def _claim(out: Path, source: Path, settings: Settings) -> None:
@@ -77,12 +87,12 @@ def locked(out: Path, name: str = LOCK_FILE, announce: bool = True) -> Iterator[
     """One `lab prepare` at a time per OUT (per shard of OUT: `name`); a second one waits. The kernel drops the
     lock when its holder dies, even by SIGKILL. (A killed run's workers exit within a moment; if one still
     finishes an item then, the rename in `item.write_item` keeps whichever identical copy lands first.)"""
+    out.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
-    out.mkdir(parents=True, exist_ok=True)
     with open(out / name, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
