@@ -68,7 +68,8 @@ def _refuse_foreign(root: Path) -> None:
                            foreign[0], "run lab demo --data-root OTHER_DIR")
 
 
-def _prepare_data(root: Path, real: Path | None) -> None:
+def _prepare_data(root: Path, real: Path | None) -> str:
+    """Both sets; returns which footage the real-footage set came from, in words ("" without that set)."""
     from lab.data.footage import FootageSpec, generate_footage
     from lab.data.synth import SynthSpec, generate
 
@@ -79,11 +80,14 @@ def _prepare_data(root: Path, real: Path | None) -> None:
     manifest = generate(root, SynthSpec(**DEMO_SPEC), overwrite=True)
     print(f"[1/4] synthetic dataset: {len(manifest)} items in {root}/{{train,val,test}} "
           f"({time.perf_counter() - t0:.1f}s)")
-    if real is not None:
-        t0 = time.perf_counter()
-        manifest = generate_footage(real, FootageSpec(**REAL_SPEC), overwrite=True)
-        print(f"      real-footage dataset: {len(manifest)} items in {real}/{{train,val,test}} "
-              f"({time.perf_counter() - t0:.1f}s), from {_footage_words()}")
+    if real is None:
+        return ""
+    t0 = time.perf_counter()
+    footage = _footage_words()
+    manifest = generate_footage(real, FootageSpec(**REAL_SPEC), overwrite=True)
+    print(f"      real-footage dataset: {len(manifest)} items in {real}/{{train,val,test}} "
+          f"({time.perf_counter() - t0:.1f}s), from {footage}")
+    return footage
 
 
 def _footage_words() -> str:
@@ -153,7 +157,7 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
     for folder, what, flag in ((root, "data", "--data-root"), (checkpoint_dir, "checkpoint", "checkpoint_dir"),
                                (log_dir, "log", "log_dir"), (reports_dir, "report", "reports_dir")):
         ensure_writable(folder, what, flag)  # before minutes of training, not after
-    _prepare_data(root, real)
+    footage = _prepare_data(root, real)
     dirs = dict(progress=progress, checkpoint_dir=checkpoint_dir, reports_dir=reports_dir, log_dir=log_dir)
     rows = _train_variants(VARIANTS, DEMO_CONFIGS, root, SYNTH_OVERRIDES, publish_first=True, title="Demo", **dirs)
     table = ablation_table(rows)
@@ -165,7 +169,7 @@ def run_demo(data_root: str | Path = "data", progress: bool = True, checkpoint_d
         real_rows = _train_variants(REAL_VARIANTS, REAL_CONFIGS, real, REAL_OVERRIDES, publish_first=False,
                                     title="Demo, real footage", **dirs)
         real_table = ablation_table(real_rows)
-        text += (f"\n## Real-footage set ({_footage_words()}), severities 1.0 and 0.6 (test split; "
+        text += (f"\n## Real-footage set ({footage}), severities 1.0 and 0.6 (test split; "
                  "`config/cpu_real.yaml` with " + ", ".join(f"`{o}`" for o in REAL_OVERRIDES) + ")\n\n"
                  + real_table + "\n")
         print("      ablation, real footage (test split):\n" + real_table)

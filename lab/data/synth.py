@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from lab.data.items import check_counts
 from lab.data.video import write_video
 from lab.errors import ConfigError, StorageError
 from lab.outputs import write_text
@@ -52,10 +53,7 @@ class SynthSpec:
     noise: float = 2.0  # camera noise: std of per-pixel Gaussian noise in grey levels, every frame
 
     def __post_init__(self) -> None:
-        for name in SPLITS:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{getattr(self, name)} videos per class is negative", f"SynthSpec.{name}",
-                                  "give a count >= 0")
+        check_counts(self)
         if self.frames < 2:
             raise ConfigError(f"{self.frames} frames per video is too few, time is the signal",
                               "SynthSpec.frames / --frames", "give at least 2")

@@ -53,15 +53,15 @@ def claim(out: Path, source: Path, settings: Settings) -> None:
     others for files lab prepare did not write."""
     if out.exists() and not out.is_dir():
         raise DataError("output folder is a file", out, "choose a folder")
-    if not (out / SETTINGS_FILE).exists():
-        _refuse_foreign(out)  # before the lock below writes its file into the user's folder
+    if not (out / SETTINGS_FILE).exists():  # before the lock below writes its file into the user's folder
+        _refuse_foreign(out, allowed=OUR_NAMES)  # a shard beside this one may be writing them right now
     with locked(out, CLAIM_LOCK, announce=False):
         _claim(out, source, settings)
 
 
-def _refuse_foreign(out: Path) -> None:
-    """A folder holding names `lab prepare` never writes is someone else's."""
-    if out.is_dir() and any(not p.name.startswith(".") and p.name not in OUR_NAMES for p in out.iterdir()):
+def _refuse_foreign(out: Path, allowed: frozenset[str] = frozenset()) -> None:
+    """Without a settings record, a folder holding visible names other than `allowed` is not ours."""
+    if out.is_dir() and any(not p.name.startswith(".") and p.name not in allowed for p in out.iterdir()):
         raise DataError("output folder is not empty and was not written by lab prepare", out,
                         "choose a new or empty folder")
 
@@ -76,9 +76,7 @@ def _claim(out: Path, source: Path, settings: Settings) -> None:
             raise DataError(f"output folder was prepared with {', '.join(changed)}", out,
                             "resume with the same options, or choose another output folder")
         return
-    if any(not p.name.startswith(".") for p in out.iterdir()):  # hidden: locks, temp files
-        raise DataError("output folder is not empty and was not written by lab prepare", out,
-                        "choose a new or empty folder")
+    _refuse_foreign(out)  # hidden names (locks, temp files) do not count
     write_text(record, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
 
