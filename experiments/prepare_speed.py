@@ -23,7 +23,7 @@ import av
 import cv2
 import numpy as np
 
-from lab.data.footage import load_clip
+from lab.data.clips import load_clip
 from lab.data.prepare.plan import Settings
 from lab.data.prepare.runner import run_prepare
 
@@ -38,9 +38,11 @@ CASES = {  # name -> Settings overrides
 
 def write_clip(path: Path, size: tuple[int, int], frames: int = 300, fps: int = 30) -> None:
     width, height = size
-    source = list(load_clip("carphone_pristine"))
+    frames_rgb, _ = load_clip("carphone_pristine")
+    source = list(frames_rgb)
     loop = source + source[::-1]
-    scaled_w = round(176 * height / 144) // 2 * 2
+    clip_h, clip_w = frames_rgb.shape[1:3]
+    scaled_w = round(clip_w * height / clip_h) // 2 * 2
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
