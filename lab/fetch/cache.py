@@ -102,13 +102,22 @@ def problem(path: str | Path, sha256: str, size: int | None = None) -> str | Non
     path = Path(path)
     if not path.is_file():
         return "missing"
-    actual = path.stat().st_size
-    if size is not None and actual != size:
-        return f"{actual:,} bytes, not the pinned {size:,} (truncated or replaced)"
+    st = path.stat()
+    if size is not None and st.st_size != size:
+        return f"{st.st_size:,} bytes, not the pinned {size:,} (truncated or replaced)"
+    # A file hashed once in this process is not hashed again while nothing has written to it (any write or
+    # replacement changes its ctime): the dlib predictor alone is 100 MB, asked for once per clip.
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if _MATCHED.get(key) == sha256:
+        return None
     digest = sha256_file(path)
     if digest != sha256:
         return f"SHA-256 {digest[:12]}... differs from the pinned {sha256[:12]}... (altered or replaced)"
+    _MATCHED[key] = sha256
     return None
+
+
+_MATCHED: dict[tuple, str] = {}  # the stat of a file whose digest matched its pin -> that digest
 
 
 def verify(path: str | Path, sha256: str, size: int | None = None, *, fix: str = "fetch it again") -> Path:
