@@ -110,9 +110,9 @@ def test_the_split_keeps_the_test_scene_out_of_training():
     check_sources(spec)  # the real-footage set's clip split: P1, P2 train clips, P3 (movie-hello) a test clip
     assert spec.test_targets == ("movie-hello",)
     for target in spec.train_targets:
-        assert "movie-hello" not in _sources(spec, target, "train")
+        assert "movie-hello" not in _sources(spec, target)
         assert _span(spec, target, "train")[1] <= _span(spec, target, "val")[0]  # val is the time tail
-    assert _sources(spec, "movie-hello", "test") == ["kphotoalbum-movie", "carphone_pristine", "reenact"]
+    assert _sources(spec, "movie-hello") == ["kphotoalbum-movie", "carphone_pristine", "reenact"]
     with pytest.raises(ConfigError, match="both a training and a test target"):
         FaceSwapSpec(train_targets=("movie-hello",), test_targets=("movie-hello",))
     with pytest.raises(ConfigError, match="keep the clip split"):

@@ -22,7 +22,8 @@ from lab.errors import ConfigError
 from lab.models.classifier import build_model
 from lab.models.encoders import build_encoder
 from lab.fetch.pins import MOBILENET_V2
-from lab.models.pretrained import fetch_mobilenet_v2, load_imagenet_weights, name_prefix
+from lab.fetch.run import fetch
+from lab.models.pretrained import load_imagenet_weights, name_prefix
 
 from _contract import assert_contract, assert_works, call
 from _fixtures import ROOT, TINY_OVERRIDES, tiny_config
@@ -94,7 +95,7 @@ def test_fetched_file_verifies_and_fetching_again_changes_nothing(mobilenet_home
     monkeypatch.setenv("TORCH_HOME", str(mobilenet_home))
     out = assert_works(call(capsys, lab_main, "weights", "fetch", "mobilenet_v2"))
     assert "nothing to do" in out and str(path.parent) in out
-    assert fetch_mobilenet_v2() == path and path.stat().st_mtime_ns == stamp
+    assert fetch(MOBILENET_V2)[0].path == path and path.stat().st_mtime_ns == stamp
 
 
 def test_fetch_replaces_a_damaged_file_and_an_unreachable_index_writes_nothing(private_home, tmp_path, monkeypatch,

