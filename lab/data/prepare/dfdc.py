@@ -146,9 +146,7 @@ def _beside(source: Path, found: list[Path]) -> list[str]:
 def plan(source: Path, settings: Settings) -> Plan:
     found = parts(source)
     sets = official_sets(source)
-    mode = default_split(source) if settings.split == "auto" else settings.split
-    if mode not in SPLIT_MODES:
-        raise ConfigError(f"DFDC has no '{mode}' split", "--split", f"choose one of {', '.join(SPLIT_MODES)}")
+    mode = settings.split  # resolved by formats.make_plan
     if mode == "official" and "test" not in sets:
         raise DataError("DFDC's official test set is not there", source / "test" / official.LABELS,
                         "put the test set's videos and labels.csv (filename,label; 1 = fake) in that folder, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.errors import ConfigError, DataError
+from lab.errors import DataError
 from lab.data.prepare.plan import Job, Plan, Settings, assign_groups, left_out, read_json, target_split
 
 NAME = "dfdc-preview"
@@ -54,9 +54,6 @@ def read_index(path: Path) -> dict[str, dict]:
 
 
 def plan(source: Path, settings: Settings) -> Plan:
-    if settings.split not in ("auto", *SPLIT_MODES):
-        raise ConfigError(f"the DFDC preview has only its own split, not '{settings.split}'", "--split",
-                          "leave --split out (or pass --split official)")
     path = source / INDEX
     index = read_index(path)
     people = {}

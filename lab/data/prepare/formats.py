@@ -49,14 +49,14 @@ def resolve(source: Path, settings: Settings) -> Settings:
 
 
 def make_plan(source: Path, settings: Settings) -> Plan:
-    """The format's plan for SOURCE, checked (each output item once)."""
+    """The format's plan for SOURCE under its resolved split rule (`resolve`), checked (each output item once)."""
     module = MODULES[settings.format]
     if not source.is_dir():
         raise DataError("dataset source is not a folder", source, "give the root of the downloaded dataset")
     if not module.looks_like(source):
         raise DataError(f"not a {settings.format} tree", source,
                         f"point SOURCE at a folder holding {EXPECTED[settings.format]}")
-    plan = module.plan(source, settings).check()
+    plan = module.plan(source, resolve(source, settings)).check()
     for split in SPLITS[1:]:
         counts = [sum(1 for j in plan.jobs if j.split == split and j.label == label) for label in (0, 1)]
         if any(counts) and min(counts) < MIN_HELD_OUT:
