@@ -149,12 +149,18 @@ class FaceTrack:
 
     def apply(self, frame_rgb: np.ndarray, slot: int) -> np.ndarray:
         """The `slot`-th crop of an RGB `(H, W, 3)` frame -> `(size, size, 3)`."""
-        x0, y0, x1, y1 = self.crops[slot]
-        crop = frame_rgb[y0:y1, x0:x1]
-        if crop.shape[0] != self.size:
-            shrink = crop.shape[0] > self.size
-            crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return crop
+        return crop_resize(frame_rgb, self.crops[slot], self.size)
+
+
+def crop_resize(frame: np.ndarray, crop: Crop, size: int) -> np.ndarray:
+    """The square `crop` (x0, y0, x1, y1) of `frame`, resized to `size` x `size`: area averaging when it shrinks,
+    bilinear when it grows, untouched when it is that size already."""
+    x0, y0, x1, y1 = crop
+    out = frame[y0:y1, x0:x1]
+    if out.shape[0] != size:
+        shrink = out.shape[0] > size
+        out = cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out
 
 
 def track_from(chosen: Sequence[Box | None], width: int, height: int, *, margin: float = 0.25,

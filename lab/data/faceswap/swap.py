@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 
 from lab.data.faceswap.composite import BLENDS, COLOURS, composite
 from lab.data.faceswap.warp import WARPS, outer_points, triangulate, warp_face
-from lab.data.tracking import Crop, crop_for, smooth_track
+from lab.data.tracking import Crop, crop_for, crop_resize, smooth_track
 
 ERODES: tuple[int, ...] = (0, 4, 8)  # px, at the item's size
 BLURS: tuple[int, ...] = (0, 6, 12)
@@ -73,10 +72,7 @@ def item_crop(boxes: np.ndarray, start: int, length: int, margin: float, width: 
 
 
 def crop_frames(frames: np.ndarray, crop: Crop, size: int) -> np.ndarray:
-    x0, y0, x1, y1 = crop
-    shrink = (x1 - x0) > size
-    return np.stack([cv2.resize(f[y0:y1, x0:x1], (size, size),
-                                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR) for f in frames])
+    return np.stack([crop_resize(f, crop, size) for f in frames])
 
 
 def to_crop(points: np.ndarray, crop: Crop, size: int) -> np.ndarray:
